@@ -1,0 +1,38 @@
+"""`python -m jobq_api`: serve the API with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from jobq_core.errors import ConfigurationError
+from jobq_core.settings import load
+
+from .app import create_app
+from .settings import ApiSettings
+
+
+def main() -> int:
+    """Run the API until SIGTERM; exit 2 with one line when a setting is wrong."""
+    try:
+        settings = load(ApiSettings)
+    except ConfigurationError as exc:
+        print(f"jobq-api: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The FastAPI application: routes, error handlers, and the connections it holds."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from jobq_core import __version__
+from jobq_core.db import create_pool
+from jobq_core.errors import InvalidPayload, UnavailableError, UnknownJobType
+from jobq_core.jobtypes import JobTypeCache
+from jobq_core.queue import QueueClient
+
+from . import problems
+from .auth import KeyCache
+from .routes import jobs, meta, queues
+from .settings import ApiSettings
+
+log = logging.getLogger("jobq.api")
+
+
+class BodyLimit:
+    """Refuse a request body larger than the limit with 413, before reading it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_bytes:
+                response = problems.Problem(
+                    413,
+                    "body-too-large",
+                    "Request body too large",
+                    f"the body is {int(length)} bytes; the limit is {self.max_bytes}",
+                ).response(scope["path"])
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """The API application; reads settings from the environment when not given."""
+    if settings is None:
+        from jobq_core.settings import load
+
+        settings = load(ApiSettings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings.database_url.get_secret_value(), size=settings.database_pool_size)
+        queue = QueueClient.from_url(settings.redis_url.get_secret_value())
+        app.state.pool = pool
+        app.state.queue = queue
+        app.state.job_types = JobTypeCache(pool)
+        app.state.key_cache = KeyCache(settings.api_key_cache_s)
+        app.state.redis_down = False
+        try:
+            yield
+        finally:
+            await queue.close()
+            await pool.close()
+
+    app = FastAPI(
+        title="jobq",
+        version=__version__,
+        summary="Durable, observable jobs: submit over HTTP, run on workers.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(jobs.router)
+    app.include_router(queues.router)
+    app.include_router(meta.router)
+    handlers: dict[Any, Any] = {
+        RequestValidationError: problems.on_validation_error,
+        problems.Problem: problems.on_problem,
+        InvalidPayload: problems.on_invalid_payload,
+        UnknownJobType: problems.on_unknown_type,
+        UnavailableError: problems.on_unavailable,
+        StarletteHTTPException: problems.on_http_error,
+        Exception: problems.on_unexpected,
+    }
+    for exc_class, handler in handlers.items():
+        app.add_exception_handler(exc_class, handler)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,213 @@
+"""`/v1/jobs`: submit, batch submit, read, list, cancel, retry, delete."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import Response
+
+from jobq_core import store
+from jobq_core.apikeys import Scope
+from jobq_core.errors import RedisUnavailable, UnknownJobType
+from jobq_core.names import IDEMPOTENCY_HEADER
+from jobq_core.queue import QueueClient
+from jobq_core.states import CANCELLABLE, RETRYABLE_BY_HAND, JobStatus
+from jobq_core.submit import Submission, Submitted, build, dispatch_of, submit
+
+from .. import views
+from ..auth import require
+from ..models import BatchIn, BatchOut, JobIn, JobListOut, JobOut
+from ..problems import Problem, conflict, not_found
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+read = Depends(require(Scope.JOBS_READ))
+write = Depends(require(Scope.JOBS_WRITE))
+
+
+async def _new_job(request: Request, item: JobIn, field_prefix: str, now: datetime) -> store.NewJob:
+    settings = request.app.state.settings
+    try:
+        job_type = await request.app.state.job_types.get(item.type)
+    except UnknownJobType as exc:
+        raise UnknownJobType(exc.name, field=field_prefix + "type") from None
+    size = len(orjson.dumps(item.payload))
+    if size > settings.max_payload_bytes:
+        field = field_prefix + "payload"
+        raise Problem(
+            413,
+            "payload-too-large",
+            "Payload too large",
+            f"{field} is {size} bytes; the limit is {settings.max_payload_bytes}",
+            errors=[{"field": field, "message": f"larger than {settings.max_payload_bytes} bytes"}],
+        )
+    sub = Submission(
+        type=item.type,
+        payload=item.payload,
+        queue=item.queue,
+        priority=item.priority,
+        run_at=item.run_at,
+        delay_s=item.delay_s,
+        max_attempts=item.max_attempts,
+        timeout_s=item.timeout_s,
+        idempotency_key=item.idempotency_key,
+        tags=item.tags,
+    )
+    return build(sub, job_type, now, field_prefix=field_prefix + "payload")
+
+
+async def _submit(request: Request, new_jobs: list[store.NewJob]) -> Submitted:
+    state = request.app.state
+    queue: QueueClient = state.queue
+    if state.redis_down:
+        # Refuse new work while Redis is known to be down, rather than pile up jobs
+        # only the relay can send; one ping tells whether it is back.
+        await queue.ping()
+        state.redis_down = False
+    result = await submit(state.pool, queue, new_jobs)
+    if not result.dispatched:
+        state.redis_down = True
+    return result
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=JobOut,
+    responses={200: {"model": JobOut, "description": "The job an earlier submit with this idempotency key made."}},
+    summary="Submit one job",
+)
+async def submit_job(
+    request: Request,
+    body: JobIn,
+    idempotency_key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, max_length=255)] = None,
+    _: list[str] = write,
+) -> Response:
+    """Record a job and dispatch it. A repeated idempotency key returns the first job with 200."""
+    if idempotency_key is not None:
+        if body.idempotency_key not in (None, idempotency_key):
+            raise Problem(
+                422,
+                "validation",
+                "Invalid request",
+                "the Idempotency-Key header and idempotency_key field differ",
+                errors=[{"field": "idempotency_key", "message": "differs from the Idempotency-Key header"}],
+            )
+        body = body.model_copy(update={"idempotency_key": idempotency_key})
+    new_job = await _new_job(request, body, "", datetime.now(UTC))
+    result = await _submit(request, [new_job])
+    job, created = result.jobs[0], result.created[0]
+    return views.JSONResponse(
+        views.job(job), status_code=201 if created else 200, headers={"Location": f"/v1/jobs/{job['id']}"}
+    )
+
+
+@router.post("/batch", status_code=201, response_model=BatchOut, summary="Submit many jobs at once")
+async def submit_batch(request: Request, body: BatchIn, _: list[str] = write) -> Response:
+    """Record every job in one transaction (all or nothing) and dispatch them in one pipeline."""
+    limit = request.app.state.settings.max_batch_jobs
+    if len(body.jobs) > limit:
+        raise Problem(
+            413,
+            "batch-too-large",
+            "Batch too large",
+            f"{len(body.jobs)} jobs; the limit is {limit}",
+            errors=[{"field": "jobs", "message": f"more than {limit} jobs"}],
+        )
+    now = datetime.now(UTC)
+    new_jobs = [await _new_job(request, item, f"jobs[{i}].", now) for i, item in enumerate(body.jobs)]
+    result = await _submit(request, new_jobs)
+    created = sum(result.created)
+    return views.JSONResponse(
+        {"jobs": [views.job(j) for j in result.jobs], "created": created},
+        status_code=201 if created else 200,
+    )
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="Read one job")
+async def get_job(request: Request, job_id: uuid.UUID, _: list[str] = read) -> Response:
+    """The job with its status, attempts, progress, result or error, and attempt history."""
+    pool = request.app.state.pool
+    job = await store.get_job(pool, job_id)
+    if job is None:
+        raise not_found()
+    return views.JSONResponse(views.job(job, await store.job_attempts(pool, job_id)))
+
+
+@router.get("", response_model=JobListOut, summary="List jobs")
+async def list_jobs(
+    request: Request,
+    status: Annotated[list[JobStatus] | None, Query(description="Repeat for several.")] = None,
+    type: Annotated[str | None, Query(max_length=200)] = None,
+    queue: Annotated[str | None, Query(max_length=100)] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    _: list[str] = read,
+) -> Response:
+    """Jobs newest first, filtered; follow `next_cursor` for the next page."""
+    filters = store.JobFilter(
+        statuses=[str(s) for s in status] if status else None,
+        type=type,
+        queue=queue,
+        tag=tag,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    after = views.decode_cursor(cursor) if cursor else None
+    rows = await store.list_jobs(request.app.state.pool, filters, limit=limit + 1, after=after)
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = views.encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
+    return views.JSONResponse({"jobs": [views.job(j) for j in page], "next_cursor": next_cursor})
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
+async def cancel_job(request: Request, job_id: uuid.UUID, _: list[str] = write) -> Response:
+    """Cancel a scheduled or queued job: it will not run."""
+    pool = request.app.state.pool
+    job = await store.cancel_waiting(pool, job_id)
+    if job is None:
+        current = await store.get_job(pool, job_id)
+        if current is None:
+            raise not_found()
+        raise conflict(
+            f"a {current['status']} job cannot be cancelled; only {', '.join(sorted(CANCELLABLE))} jobs can",
+            job_status=current["status"],
+        )
+    return views.JSONResponse(views.job(job))
+
+
+@router.post("/{job_id}/retry", response_model=JobOut, summary="Retry a dead or cancelled job")
+async def retry_job(request: Request, job_id: uuid.UUID, _: list[str] = write) -> Response:
+    """Send a dead or cancelled job back to its queue with one more attempt."""
+    pool = request.app.state.pool
+    job = await store.retry(pool, job_id)
+    if job is None:
+        current = await store.get_job(pool, job_id)
+        if current is None:
+            raise not_found()
+        raise conflict(
+            f"a {current['status']} job cannot be retried; only {', '.join(sorted(RETRYABLE_BY_HAND))} jobs can",
+            job_status=current["status"],
+        )
+    try:
+        await request.app.state.queue.enqueue([dispatch_of(job)])
+    except RedisUnavailable:
+        request.app.state.redis_down = True  # the row is queued; the relay sends it
+    return views.JSONResponse(views.job(job))
+
+
+@router.delete("/{job_id}", status_code=204, summary="Delete a job")
+async def delete_job(request: Request, job_id: uuid.UUID, _: list[str] = write) -> Response:
+    """Delete a job that is not running."""
+    pool = request.app.state.pool
+    if not await store.delete(pool, job_id):
+        if await store.get_job(pool, job_id) is None:
+            raise not_found()
+        raise conflict("a running job cannot be deleted; cancel it first", job_status="running")
+    return Response(status_code=204)

@@ -1,0 +1,60 @@
+"""Job types, workers, and the probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from jobq_core.apikeys import Scope
+from jobq_core.db import Q, unavailable_as_error
+from jobq_core.errors import UnavailableError
+
+from .. import views
+from ..auth import require
+from ..models import JobTypeListOut, WorkerListOut
+
+router = APIRouter()
+
+
+@router.get("/v1/job-types", response_model=JobTypeListOut, tags=["meta"], summary="List job types")
+async def job_types(request: Request, _: list[str] = Depends(require(Scope.JOBS_READ))) -> Response:
+    """What workers can run, with each type's payload JSON Schema."""
+    types = await request.app.state.job_types.all()
+    return views.JSONResponse({"job_types": [t.as_dict() for t in types.values()]})
+
+
+@router.get("/v1/workers", response_model=WorkerListOut, tags=["meta"], summary="List workers")
+async def workers(request: Request, _: list[str] = Depends(require(Scope.JOBS_READ))) -> Response:
+    """Workers seen in the last hour, whether each is alive, and how many jobs it runs."""
+    timeout_s = request.app.state.settings.worker_timeout_s
+    async with unavailable_as_error():
+        rows = await request.app.state.pool.fetch(Q["list_workers"], timeout_s)
+    return views.JSONResponse({"workers": [dict(r) for r in rows]})
+
+
+@router.get("/healthz", tags=["probes"], summary="Liveness")
+async def healthz() -> Response:
+    """200 while the process serves requests."""
+    return views.JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", tags=["probes"], summary="Readiness")
+async def readyz(request: Request) -> Response:
+    """200 when PostgreSQL and Redis both answer; 503 naming what is down otherwise."""
+    checks: dict[str, str] = {}
+    try:
+        async with unavailable_as_error():
+            await request.app.state.pool.fetchval("SELECT 1", timeout=2)
+        checks["postgres"] = "ok"
+    except UnavailableError as exc:
+        checks["postgres"] = exc.message
+    try:
+        await request.app.state.queue.ping()
+        checks["redis"] = "ok"
+        request.app.state.redis_down = False
+    except UnavailableError as exc:
+        checks["redis"] = exc.message
+    ready = all(v == "ok" for v in checks.values())
+    return views.JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+    )

@@ -1,0 +1,79 @@
+"""PostgreSQL at the edge: the pool, the named queries, and driver errors translated.
+
+SQL lives in ``sql/queries.sql``; :data:`Q` maps each ``-- name:`` to its text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+import asyncpg
+import orjson
+
+from .errors import DatabaseUnavailable
+
+# Errors that mean "the database is not there right now", as opposed to a bug.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    TimeoutError,
+)
+
+_NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+def load_queries(text: str) -> dict[str, str]:
+    """Split a `.sql` file into its named queries."""
+    parts = _NAME_LINE.split(text)
+    # parts: [preamble, name1, body1, name2, body2, ...]
+    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+Q: dict[str, str] = load_queries(resources.files(__package__).joinpath("sql/queries.sql").read_text(encoding="utf-8"))
+
+
+def _encode_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=_encode_json, decoder=orjson.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, size: int = 10) -> asyncpg.Pool:
+    """A connection pool that encodes jsonb with orjson.
+
+    It opens connections lazily (min_size=0), so a process starts while PostgreSQL is
+    still down and recovers when it comes back; each query then raises
+    :class:`DatabaseUnavailable` until it does.
+    """
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=0,
+        max_size=size,
+        init=_init_connection,
+        command_timeout=30,
+        # PgBouncer in transaction mode cannot keep prepared statements across
+        # transactions; asyncpg's statement cache stays on because jobq talks to
+        # PostgreSQL directly.
+    )
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def unavailable_as_error() -> AsyncIterator[None]:
+    """Turn a lost or refused database connection into :class:`DatabaseUnavailable`."""
+    try:
+        yield
+    except CONNECTION_ERRORS as exc:
+        raise DatabaseUnavailable(type(exc).__name__) from exc

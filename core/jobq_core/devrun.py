@@ -1,0 +1,130 @@
+"""`jobq run`: everything on one machine, for trying jobq out and for the e2e tests.
+
+Uses JOBQ_DATABASE_URL / JOBQ_REDIS_URL when set; otherwise starts PostgreSQL and
+Redis from wheels with their data under ``--data-dir`` (it survives a restart). Then
+migrates, makes sure an admin API key exists, and runs the API and the workers as
+child processes until Ctrl-C or SIGTERM, when it stops them in order: API first,
+workers next (they drain), servers last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+
+from . import apikeys
+from .localservers import LocalServer, free_port, start_postgres, start_redis
+from .migrate import migrate_url
+from .names import ENV_PREFIX
+
+
+def _admin_key(database_url: str, key_file: Path) -> str:
+    """The admin key saved in `key_file` if it is still valid, else a new one (saved there)."""
+    saved = key_file.read_text().strip() if key_file.exists() else None
+
+    async def ensure() -> tuple[str, bool]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            if saved:
+                scopes = await apikeys.scopes_of(conn, saved)
+                if scopes and apikeys.allows(scopes, apikeys.Scope.ADMIN):
+                    return saved, False
+            return await apikeys.create(conn, "make-run admin", [apikeys.Scope.ADMIN]), True
+        finally:
+            await conn.close()
+
+    key, created = asyncio.run(ensure())
+    if created:
+        key_file.touch(mode=0o600)
+        key_file.write_text(key + "\n")
+    return key
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the API exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (our own http URL)
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise RuntimeError(f"the API did not answer {url} within {timeout_s:.0f}s")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run jobq locally until interrupted; return the exit code."""
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    servers: list[LocalServer] = []
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    env = dict(os.environ)
+    try:
+        database_url = env.get(f"{ENV_PREFIX}DATABASE_URL")
+        if not database_url:
+            pg = start_postgres(data_dir / "postgres", port=free_port())
+            servers.append(pg)
+            database_url = env[f"{ENV_PREFIX}DATABASE_URL"] = pg.url
+        if not env.get(f"{ENV_PREFIX}REDIS_URL"):
+            rd = start_redis(data_dir / "redis", port=free_port())
+            servers.append(rd)
+            env[f"{ENV_PREFIX}REDIS_URL"] = rd.url
+        asyncio.run(migrate_url(database_url))
+        key = _admin_key(database_url, data_dir / "admin-key")
+
+        port = args.port or free_port()
+        env[f"{ENV_PREFIX}HOST"] = args.host
+        env[f"{ENV_PREFIX}PORT"] = str(port)
+        api = subprocess.Popen([sys.executable, "-m", "jobq_api"], env=env, start_new_session=True)
+        children.append(api)
+        for _ in range(args.workers):
+            children.append(subprocess.Popen([sys.executable, "-m", "jobq_worker"], env=env, start_new_session=True))
+        api_url = f"http://{args.host}:{port}"
+        _wait_http(api_url + "/healthz", api)
+        print(
+            f"\njobq is running.\n  JOBQ_API_URL={api_url}\n  JOBQ_ADMIN_KEY={key}\n"
+            f"  data: {data_dir}\n  try: curl -H 'Authorization: Bearer {key}' {api_url}/v1/queues\n"
+            "Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    print(f"jobq: a child process exited with code {child.returncode}; stopping", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.2)
+        return 0
+    except RuntimeError as exc:
+        print(f"jobq: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for child in children:  # API first, then workers: each gets SIGTERM and drains
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        for server in reversed(servers):
+            server.stop()

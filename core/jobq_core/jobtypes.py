@@ -1,0 +1,107 @@
+"""Job types: what workers can run, registered by workers and read by the API."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from jsonschema import Draft202012Validator
+
+from .db import Q, unavailable_as_error
+from .errors import UnknownJobType
+from .payloads import compile_schema
+
+
+@dataclass(frozen=True)
+class JobType:
+    """A job type as workers register it."""
+
+    name: str
+    queue: str
+    payload_schema: dict[str, Any]
+    timeout_s: float
+    max_attempts: int
+    description: str = ""
+    validator: Draft202012Validator = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "validator", compile_schema(self.payload_schema))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The job type as the API shows it."""
+        return {
+            "name": self.name,
+            "queue": self.queue,
+            "payload_schema": self.payload_schema,
+            "timeout_s": self.timeout_s,
+            "max_attempts": self.max_attempts,
+            "description": self.description,
+        }
+
+
+async def register(db: asyncpg.Pool | asyncpg.Connection, types: list[JobType]) -> None:
+    """Record (or update) `types`."""
+    async with unavailable_as_error():
+        await db.executemany(
+            Q["upsert_job_type"],
+            [(t.name, t.queue, t.payload_schema, t.timeout_s, t.max_attempts, t.description) for t in types],
+        )
+
+
+async def load_all(db: asyncpg.Pool | asyncpg.Connection) -> dict[str, JobType]:
+    """Every registered job type, by name."""
+    async with unavailable_as_error():
+        rows = await db.fetch(Q["list_job_types"])
+    return {
+        r["name"]: JobType(
+            r["name"],
+            r["queue"],
+            r["payload_schema"],
+            r["timeout_s"],
+            r["max_attempts"],
+            r["description"],
+        )
+        for r in rows
+    }
+
+
+class JobTypeCache:
+    """The registered job types, re-read at most every `ttl_s` seconds.
+
+    A name not in the cache forces a re-read (at most once per `miss_interval_s`), so a
+    type a worker registered a moment ago is found without waiting for the TTL.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, ttl_s: float = 5.0, miss_interval_s: float = 0.5):
+        self._pool = pool
+        self._ttl_s = ttl_s
+        self._miss_interval_s = miss_interval_s
+        self._types: dict[str, JobType] = {}
+        self._loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self, min_age_s: float) -> None:
+        async with self._lock:
+            if time.monotonic() - self._loaded_at >= min_age_s:
+                self._types = await load_all(self._pool)
+                self._loaded_at = time.monotonic()
+
+    async def all(self) -> dict[str, JobType]:
+        """Every job type, re-read when the cache is older than the TTL."""
+        if time.monotonic() - self._loaded_at >= self._ttl_s:
+            await self._refresh(self._ttl_s)
+        return self._types
+
+    async def get(self, name: str) -> JobType:
+        """The job type `name`, or :class:`UnknownJobType`."""
+        types = await self.all()
+        if name not in types:
+            await self._refresh(self._miss_interval_s)
+            types = self._types
+        try:
+            return types[name]
+        except KeyError:
+            raise UnknownJobType(name) from None

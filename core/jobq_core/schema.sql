@@ -1,0 +1,85 @@
+-- The declared schema: what a database migrated to the latest version looks like.
+-- A test builds one database from this file and one from the migrations and compares them;
+-- change both together.
+
+CREATE TABLE jobq_jobs (
+    id               uuid PRIMARY KEY,
+    type             text NOT NULL,
+    queue            text NOT NULL,
+    status           text NOT NULL
+        CHECK (status IN ('scheduled', 'queued', 'running', 'succeeded', 'dead', 'cancelled')),
+    payload          jsonb NOT NULL,
+    priority         smallint NOT NULL DEFAULT 0,
+    attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    max_attempts     integer NOT NULL CHECK (max_attempts >= 1),
+    timeout_s        double precision NOT NULL CHECK (timeout_s > 0),
+    idempotency_key  text,
+    tags             text[] NOT NULL DEFAULT '{}',
+    run_at           timestamptz NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    started_at       timestamptz,
+    finished_at      timestamptz,
+    worker_id        text,
+    progress         real CHECK (progress BETWEEN 0 AND 1),
+    progress_message text,
+    result           jsonb,
+    error            jsonb,
+    trace_context    jsonb
+);
+
+CREATE UNIQUE INDEX jobq_jobs_idempotency_key ON jobq_jobs (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobq_jobs_queue_status ON jobq_jobs (queue, status, run_at);
+CREATE INDEX jobq_jobs_created ON jobq_jobs (created_at DESC, id DESC);
+CREATE INDEX jobq_jobs_type_created ON jobq_jobs (type, created_at DESC);
+CREATE INDEX jobq_jobs_tags ON jobq_jobs USING gin (tags);
+CREATE INDEX jobq_jobs_worker ON jobq_jobs (worker_id) WHERE status = 'running';
+
+CREATE TABLE jobq_job_attempts (
+    job_id       uuid NOT NULL REFERENCES jobq_jobs (id) ON DELETE CASCADE,
+    attempt      integer NOT NULL,
+    worker_id    text,
+    started_at   timestamptz,
+    finished_at  timestamptz NOT NULL DEFAULT now(),
+    outcome      text NOT NULL CHECK (outcome IN ('succeeded', 'failed', 'cancelled', 'lost')),
+    error        jsonb,
+    PRIMARY KEY (job_id, attempt)
+);
+
+CREATE TABLE jobq_job_types (
+    name            text PRIMARY KEY,
+    queue           text NOT NULL,
+    payload_schema  jsonb NOT NULL,
+    timeout_s       double precision NOT NULL CHECK (timeout_s > 0),
+    max_attempts    integer NOT NULL CHECK (max_attempts >= 1),
+    description     text NOT NULL DEFAULT '',
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE jobq_workers (
+    id            text PRIMARY KEY,
+    hostname      text NOT NULL,
+    pid           integer NOT NULL,
+    queues        text[] NOT NULL,
+    job_types     text[] NOT NULL,
+    concurrency   integer NOT NULL,
+    version       text NOT NULL,
+    started_at    timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at  timestamptz NOT NULL DEFAULT now(),
+    stopped_at    timestamptz
+);
+
+CREATE TABLE jobq_api_keys (
+    id          uuid PRIMARY KEY,
+    name        text NOT NULL,
+    key_hash    text NOT NULL UNIQUE,
+    scopes      text[] NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    revoked_at  timestamptz
+);
+
+CREATE TABLE jobq_queues (
+    name        text PRIMARY KEY,
+    paused      boolean NOT NULL DEFAULT false,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);

@@ -1,0 +1,198 @@
+"""The job store: every read and state change of jobs in PostgreSQL.
+
+Functions take a pool or connection and return plain records. Each state change is a
+guarded UPDATE from ``sql/queries.sql``: it names the state it leaves, so a change that
+lost a race changes nothing and returns None.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from .db import Q, unavailable_as_error
+from .states import JobStatus
+
+Connection = asyncpg.Connection | PoolConnectionProxy
+Executor = asyncpg.Pool | Connection
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job ready to insert: validated, with every default filled in."""
+
+    id: uuid.UUID
+    type: str
+    queue: str
+    status: JobStatus
+    payload: Any
+    priority: int
+    max_attempts: int
+    timeout_s: float
+    idempotency_key: str | None
+    tags: list[str]
+    run_at: datetime
+    trace_context: dict[str, str] | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        """The row as `insert_jobs` reads it from JSON."""
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "queue": self.queue,
+            "status": str(self.status),
+            "payload": self.payload,
+            "priority": self.priority,
+            "max_attempts": self.max_attempts,
+            "timeout_s": self.timeout_s,
+            "idempotency_key": self.idempotency_key,
+            "tags": self.tags,
+            "run_at": self.run_at.isoformat(),
+            "trace_context": self.trace_context,
+        }
+
+
+@dataclass
+class Inserted:
+    """The outcome of inserting jobs: each job in request order, and whether it is new."""
+
+    jobs: list[asyncpg.Record] = field(default_factory=list)
+    created: list[bool] = field(default_factory=list)
+
+
+async def insert_jobs(conn: Connection, new_jobs: Sequence[NewJob]) -> Inserted:
+    """Insert `new_jobs` in one statement; jobs whose idempotency key exists are not.
+
+    Run inside the caller's transaction. A concurrent insert of the same key waits for
+    the other transaction and then finds its row, so a key never makes two jobs.
+    """
+    async with unavailable_as_error():
+        rows = await conn.fetch(Q["insert_jobs"], [j.as_row() for j in new_jobs])
+        by_id = {r["id"]: r for r in rows}
+        missing_keys = [j.idempotency_key for j in new_jobs if j.id not in by_id and j.idempotency_key]
+        by_key = {}
+        if missing_keys:
+            existing = await conn.fetch(Q["jobs_by_idempotency_key"], missing_keys)
+            by_key = {r["idempotency_key"]: r for r in existing}
+    out = Inserted()
+    for job in new_jobs:
+        if job.id in by_id:
+            out.jobs.append(by_id[job.id])
+            out.created.append(True)
+        else:
+            out.jobs.append(by_key[job.idempotency_key])
+            out.created.append(False)
+    return out
+
+
+async def get_job(db: Executor, job_id: uuid.UUID) -> asyncpg.Record | None:
+    """The job row, or None."""
+    async with unavailable_as_error():
+        return await db.fetchrow(Q["get_job"], job_id)
+
+
+async def job_attempts(db: Executor, job_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The finished attempts of a job, oldest first."""
+    async with unavailable_as_error():
+        return await db.fetch(Q["job_attempts"], job_id)
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Filters for listing jobs; None means "any"."""
+
+    statuses: list[str] | None = None
+    type: str | None = None
+    queue: str | None = None
+    tag: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+async def list_jobs(
+    db: Executor,
+    filters: JobFilter,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> list[asyncpg.Record]:
+    """Jobs matching `filters`, newest first, starting after the cursor `after`."""
+    cursor_at, cursor_id = after if after else (None, None)
+    async with unavailable_as_error():
+        return await db.fetch(
+            Q["list_jobs"],
+            filters.statuses,
+            filters.type,
+            filters.queue,
+            filters.tag,
+            filters.created_after,
+            filters.created_before,
+            cursor_at,
+            cursor_id,
+            limit,
+        )
+
+
+async def claim(db: Executor, job_id: uuid.UUID, worker_id: str, attempt: int) -> asyncpg.Record | None:
+    """Move a waiting job to running as attempt `attempt`; None when there is nothing to claim."""
+    async with unavailable_as_error():
+        return await db.fetchrow(Q["claim_job"], job_id, worker_id, attempt)
+
+
+async def finish_succeeded(db: Executor, job_id: uuid.UUID, attempt: int, result: Any) -> bool:
+    """Record success of `attempt`; False when the job was no longer ours."""
+    async with unavailable_as_error():
+        return await db.fetchval(Q["finish_succeeded"], job_id, attempt, result) is not None
+
+
+async def finish_failed(
+    db: Executor,
+    job_id: uuid.UUID,
+    attempt: int,
+    next_status: JobStatus,
+    retry_in_s: float,
+    error: dict[str, Any],
+) -> datetime | None:
+    """Record a failed `attempt` and move the job on; return its next run time.
+
+    Returns None when the job was no longer ours (cancelled or rescued meanwhile).
+    """
+    async with unavailable_as_error():
+        row = await db.fetchrow(Q["finish_failed"], job_id, attempt, str(next_status), retry_in_s, error)
+    return None if row is None else row["run_at"]
+
+
+async def set_progress(db: Executor, job_id: uuid.UUID, attempt: int, fraction: float, message: str | None) -> bool:
+    """Store progress of a running attempt."""
+    async with unavailable_as_error():
+        return await db.fetchval(Q["set_progress"], job_id, attempt, fraction, message) is not None
+
+
+async def cancel_waiting(db: Executor, job_id: uuid.UUID) -> asyncpg.Record | None:
+    """Cancel a job that has not started; None when it is not waiting."""
+    async with unavailable_as_error():
+        return await db.fetchrow(Q["cancel_waiting_job"], job_id)
+
+
+async def retry(db: Executor, job_id: uuid.UUID) -> asyncpg.Record | None:
+    """Send a dead or cancelled job back to the queue; None when it is neither."""
+    async with unavailable_as_error():
+        return await db.fetchrow(Q["retry_job"], job_id)
+
+
+async def delete(db: Executor, job_id: uuid.UUID) -> bool:
+    """Delete a job that is not running."""
+    async with unavailable_as_error():
+        return await db.fetchval(Q["delete_job"], job_id) is not None
+
+
+async def hand_back(db: Executor, job_id: uuid.UUID, attempt: int) -> asyncpg.Record | None:
+    """Return an interrupted running attempt to the queue, uncounted; None if not ours."""
+    async with unavailable_as_error():
+        return await db.fetchrow(Q["hand_back_job"], job_id, attempt)

@@ -1,0 +1,107 @@
+"""Submitting jobs: fill in defaults from the job type, insert, then dispatch.
+
+The row commits before anything reaches Redis: a job exists once its row does. If
+Redis fails after the commit, the job stays `queued` in PostgreSQL and the dispatch
+relay sends it later; nothing is half-stored either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from . import store
+from .db import unavailable_as_error
+from .errors import RedisUnavailable
+from .jobtypes import JobType
+from .payloads import check
+from .queue import Dispatch, QueueClient
+from .states import JobStatus, initial_status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a client asks for; None means "the job type's default"."""
+
+    type: str
+    payload: Any
+    queue: str | None = None
+    priority: int = 0
+    run_at: datetime | None = None
+    delay_s: float | None = None
+    max_attempts: int | None = None
+    timeout_s: float | None = None
+    idempotency_key: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+def build(sub: Submission, job_type: JobType, now: datetime, *, field_prefix: str = "payload") -> store.NewJob:
+    """Validate `sub` against its job type and fill in every default.
+
+    Raises :class:`~jobq_core.errors.InvalidPayload` naming the offending fields.
+    """
+    check(job_type.validator, sub.payload, prefix=field_prefix)
+    if sub.run_at is not None:
+        run_at = sub.run_at if sub.run_at.tzinfo else sub.run_at.replace(tzinfo=UTC)
+    else:
+        run_at = now + timedelta(seconds=sub.delay_s or 0)
+    return store.NewJob(
+        id=uuid.uuid4(),
+        type=sub.type,
+        queue=sub.queue or job_type.queue,
+        status=initial_status((run_at - now).total_seconds()),
+        payload=sub.payload,
+        priority=sub.priority,
+        max_attempts=sub.max_attempts or job_type.max_attempts,
+        timeout_s=sub.timeout_s or job_type.timeout_s,
+        idempotency_key=sub.idempotency_key,
+        tags=list(sub.tags),
+        run_at=run_at,
+    )
+
+
+def dispatch_of(job: asyncpg.Record) -> Dispatch:
+    """The dispatch that sends a waiting job's next attempt."""
+    return Dispatch(
+        job_id=str(job["id"]),
+        attempt=job["attempts"] + 1,
+        queue=job["queue"],
+        run_at=job["run_at"],
+        trace_context=job["trace_context"],
+    )
+
+
+@dataclass
+class Submitted:
+    """Jobs in request order, whether each is new, and whether Redis got them."""
+
+    jobs: list[asyncpg.Record]
+    created: list[bool]
+    dispatched: bool
+
+
+async def submit(pool: asyncpg.Pool, queue: QueueClient, new_jobs: Sequence[store.NewJob]) -> Submitted:
+    """Insert `new_jobs` in one transaction (all or nothing), then dispatch the new ones."""
+    async with unavailable_as_error(), pool.acquire() as conn, conn.transaction():
+        inserted = await store.insert_jobs(conn, new_jobs)
+    fresh = [
+        dispatch_of(job)
+        for job, created in zip(inserted.jobs, inserted.created, strict=True)
+        if created and job["status"] in (JobStatus.QUEUED, JobStatus.SCHEDULED)
+    ]
+    dispatched = True
+    try:
+        await queue.enqueue(fresh)
+    except RedisUnavailable:
+        # Committed rows stay queued; the dispatch relay sends them when Redis is back.
+        log.warning("Redis unavailable: %d committed job(s) wait for the dispatch relay", len(fresh))
+        dispatched = False
+    return Submitted(inserted.jobs, inserted.created, dispatched)

@@ -1,0 +1,1 @@
+"""jobq's worker autoscaling operator. Not built yet: see the operator issue."""

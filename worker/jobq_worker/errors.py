@@ -1,0 +1,15 @@
+"""Exceptions a handler raises to steer what happens after a failure."""
+
+from __future__ import annotations
+
+
+class PermanentFailure(Exception):
+    """The job cannot succeed by trying again: it goes straight to `dead`."""
+
+
+class RetryLater(Exception):
+    """Try again after `delay_s` seconds (counts as a failed attempt)."""
+
+    def __init__(self, message: str, delay_s: float) -> None:
+        super().__init__(message)
+        self.delay_s = delay_s

@@ -1,0 +1,159 @@
+"""Running one delivery: claim in PostgreSQL, run the handler, record the outcome.
+
+This is the one ARQ function every jobq job goes through. The claim is the lease: a
+delivery whose attempt is already claimed, cancelled or finished claims nothing and
+is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+from pydantic import BaseModel
+
+from jobq_core import store
+from jobq_core.errors import DatabaseUnavailable, RedisUnavailable
+from jobq_core.queue import Dispatch, QueueClient, parse_args
+from jobq_core.retry import Backoff
+from jobq_core.states import JobStatus, after_failure
+
+from .context import JobContext
+from .errors import PermanentFailure, RetryLater
+from .registry import Registry
+from .settings import WorkerSettings
+
+log = logging.getLogger("jobq.worker")
+
+TRACEBACK_LIMIT = 16_384
+# How long a finished attempt keeps trying to record its outcome while PostgreSQL is down.
+RECORD_DEADLINE_S = 120.0
+
+
+def error_document(exc: BaseException) -> dict[str, Any]:
+    """What the job shows for a failed attempt: type, message, traceback (capped)."""
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    tb = "".join(traceback.format_exception(exc))
+    return {"type": name, "message": str(exc) or name, "traceback": tb[-TRACEBACK_LIMIT:]}
+
+
+def result_document(result: Any, max_bytes: int) -> Any:
+    """A handler's return value as stored JSON, replaced by a note when too large."""
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    try:
+        encoded = orjson.dumps(result)
+    except TypeError as exc:
+        raise PermanentFailure(f"handler returned a value that is not JSON: {exc}") from exc
+    if len(encoded) > max_bytes:
+        return {"truncated": True, "size_bytes": len(encoded), "limit_bytes": max_bytes}
+    return orjson.loads(encoded)
+
+
+async def _until_recorded(what: str, write: Any) -> Any:
+    """Retry a write that records an outcome while PostgreSQL is unavailable."""
+    delay, waited = 0.2, 0.0
+    while True:
+        try:
+            return await write()
+        except DatabaseUnavailable:
+            if waited >= RECORD_DEADLINE_S:
+                raise
+            log.warning("PostgreSQL unavailable while recording %s; retrying in %.1fs", what, delay)
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
+
+
+class JobRunner:
+    """Runs deliveries for one worker process."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        queue: QueueClient,
+        registry: Registry,
+        worker_id: str,
+        settings: WorkerSettings,
+        http: httpx.AsyncClient,
+    ) -> None:
+        self.pool, self.queue, self.registry = pool, queue, registry
+        self.worker_id, self.settings, self.http = worker_id, settings, http
+        self.backoff = Backoff(base_s=settings.retry_base_s, max_s=settings.retry_max_s)
+
+    async def handle_delivery(self, ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> None:
+        """The ARQ function: run the delivered attempt, or drop a stale delivery."""
+        message = parse_args(args)
+        job_id = uuid.UUID(message.job_id)
+        job = await store.claim(self.pool, job_id, self.worker_id, message.attempt)
+        if job is None:
+            log.debug("dropped delivery of %s attempt %d: nothing to claim", job_id, message.attempt)
+            return
+        await self.run(job)
+
+    async def run(self, job: asyncpg.Record) -> None:
+        """Run a claimed attempt and record its outcome."""
+        attempt = job["attempts"]
+        ctx = JobContext(
+            job_id=job["id"],
+            type=job["type"],
+            queue=job["queue"],
+            attempt=attempt,
+            max_attempts=job["max_attempts"],
+            idempotency_key=job["idempotency_key"],
+            settings=self.settings,
+            http=self.http,
+            _pool=self.pool,
+        )
+        try:
+            spec = self.registry.get(job["type"])
+            if spec is None:
+                raise PermanentFailure(f"no handler for job type {job['type']!r} on this worker")
+            payload = spec.parse(job["payload"])
+            result = await asyncio.wait_for(spec.fn(ctx, payload), job["timeout_s"])
+            document = result_document(result, self.settings.max_result_bytes)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._hand_back(job))
+            raise
+        except Exception as exc:  # a handler may raise anything; all of it is recorded
+            if isinstance(exc, TimeoutError):
+                exc = TimeoutError(f"job exceeded its timeout of {job['timeout_s']}s")
+            await self._failed(job, exc)
+        else:
+            await _until_recorded("a success", lambda: store.finish_succeeded(self.pool, job["id"], attempt, document))
+
+    async def _failed(self, job: asyncpg.Record, exc: BaseException) -> None:
+        attempt = job["attempts"]
+        delay = exc.delay_s if isinstance(exc, RetryLater) else self.backoff.delay(attempt)
+        outcome = after_failure(
+            attempt, job["max_attempts"], permanent=isinstance(exc, PermanentFailure), retry_in_s=delay
+        )
+        log.info("job %s attempt %d failed (%s); next: %s", job["id"], attempt, type(exc).__name__, outcome.status)
+        error = error_document(exc)
+        run_at = await _until_recorded(
+            "a failure",
+            lambda: store.finish_failed(
+                self.pool, job["id"], attempt, outcome.status, outcome.retry_in_s or 0.0, error
+            ),
+        )
+        if run_at is None or outcome.status == JobStatus.DEAD:
+            return
+        next_dispatch = Dispatch(str(job["id"]), attempt + 1, job["queue"], run_at, job["trace_context"])
+        try:
+            await self.queue.enqueue([next_dispatch])
+        except RedisUnavailable:
+            log.warning("Redis unavailable: retry of %s waits for the dispatch relay", job["id"])
+
+    async def _hand_back(self, job: asyncpg.Record) -> None:
+        """Give an interrupted attempt back to the queue without counting it."""
+        try:
+            await store.hand_back(self.pool, job["id"], job["attempts"])
+        except Exception:  # the rescue duty recovers the job if this write is lost
+            log.exception("could not hand back job %s", job["id"])

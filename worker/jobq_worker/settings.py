@@ -1,0 +1,66 @@
+"""The worker's settings: `JOBQ_*` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+
+from jobq_core.settings import CoreSettings
+
+
+class WorkerSettings(CoreSettings):
+    """Settings of a worker process."""
+
+    handler_modules: str = Field(
+        default="", description="Comma-separated Python modules to import for their `@handler`s."
+    )
+    queues: str = Field(
+        default="", description="Comma-separated queues to serve; empty serves every queue a handler names."
+    )
+    concurrency: int = Field(default=10, ge=1, le=1000, description="Jobs run at once, per queue.")
+    poll_delay_s: float = Field(default=0.1, gt=0, le=10, description="Seconds between polls of an idle queue.")
+    heartbeat_interval_s: float = Field(default=5.0, gt=0, description="Seconds between worker heartbeats.")
+    drain_s: float = Field(
+        default=25.0,
+        ge=0,
+        description="On SIGTERM, seconds running jobs may take to finish before they are handed back.",
+    )
+    retry_base_s: float = Field(
+        default=2.0, ge=0, description="Back-off after the first failed attempt (doubles each time)."
+    )
+    retry_max_s: float = Field(default=3600.0, ge=0, description="Longest back-off between attempts.")
+    max_result_bytes: int = Field(
+        default=65_536, ge=0, description="Largest result stored; a larger one is replaced by a truncation note."
+    )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="SMTP server for `email.send`: `smtp://user:pass@host:587` (STARTTLS when offered) or `smtps://…:465`.",
+    )
+    smtp_from: str = Field(default="jobq@localhost", description="Sender when an email job names none.")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Key for the `X-Jobq-Signature` HMAC-SHA256 header of `webhook.post`."
+    )
+    webhook_allow_private: bool = Field(
+        default=False, description="Let `webhook.post` call private, loopback and link-local addresses."
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="Default timeout of one webhook call.")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("smtp://", "smtps://")):
+            raise ValueError("must start with smtp:// or smtps://")
+        return value
+
+    @staticmethod
+    def _split(value: str) -> list[str]:
+        return [part.strip() for part in value.split(",") if part.strip()]
+
+    @property
+    def handler_module_list(self) -> list[str]:
+        """`handler_modules` as a list."""
+        return self._split(self.handler_modules)
+
+    @property
+    def queue_list(self) -> list[str]:
+        """`queues` as a list (empty: every queue)."""
+        return self._split(self.queues)
