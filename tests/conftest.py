@@ -1,0 +1,74 @@
+"""Fixtures shared by every suite: real PostgreSQL and Redis started for the session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from jobq_core.localservers import LocalServer, start_postgres, start_redis
+from jobq_core.migrate import migrate_url
+
+# Tests never read settings from the machine they run on.
+for _name in [k for k in os.environ if k.startswith("JOBQ_")]:
+    del os.environ[_name]
+
+
+@dataclass
+class Servers:
+    """The session's PostgreSQL and Redis."""
+
+    postgres: LocalServer
+    redis: LocalServer
+
+    @property
+    def database_url(self) -> str:
+        return self.postgres.url
+
+    @property
+    def redis_url(self) -> str:
+        return self.redis.url
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """PostgreSQL and Redis on free loopback ports, migrated, for the whole session."""
+    root: Path = tmp_path_factory.mktemp("servers")
+    pg = start_postgres(root / "pg", durable=False)
+    rd = start_redis(root / "redis", durable=False)
+    import asyncio
+
+    asyncio.run(migrate_url(pg.url))
+    yield Servers(pg, rd)
+    rd.stop()
+    pg.stop()
+
+
+TABLES_RESET_PER_TEST = ["jobq_job_attempts", "jobq_jobs", "jobq_workers", "jobq_api_keys", "jobq_queues"]
+
+
+@pytest.fixture
+async def db(servers: Servers) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the session database, emptied of jobs, workers, keys and queues first."""
+    from jobq_core.db import create_pool
+
+    pool = await create_pool(servers.database_url, size=5)
+    await pool.execute(f"TRUNCATE {', '.join(TABLES_RESET_PER_TEST)}")
+    client = aioredis.Redis.from_url(servers.redis_url)
+    await client.flushall()
+    await client.aclose()
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def redis_client(servers: Servers) -> AsyncIterator[aioredis.Redis]:
+    """A Redis client on the session's Redis."""
+    client = aioredis.Redis.from_url(servers.redis_url)
+    yield client
+    await client.aclose()

@@ -1,0 +1,99 @@
+"""Integration fixtures: the API in-process over ASGI, workers as real processes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from jobq_api.app import create_app
+from jobq_api.settings import ApiSettings
+from jobq_core import apikeys, jobtypes
+from jobq_core.apikeys import Scope
+from jobq_worker.registry import load_modules, registry
+from tests.conftest import Servers
+from tests.support.processes import Service, service_env, start
+from tests.support.wait import until
+
+ApiClient = httpx.AsyncClient
+
+
+@pytest.fixture
+async def builtin_types(db: asyncpg.Pool) -> None:
+    """The built-in job types registered, as a worker would on start."""
+    load_modules([])
+    await jobtypes.register(db, [spec.job_type() for spec in registry.all()])
+
+
+def api_settings(servers: Servers, **overrides: Any) -> ApiSettings:
+    """API settings pointing at the session's servers."""
+    return ApiSettings(database_url=servers.database_url, redis_url=servers.redis_url, api_key_cache_s=0, **overrides)
+
+
+async def _client(settings: ApiSettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://jobq.test") as client:
+            yield client
+
+
+@pytest.fixture
+async def api(servers: Servers, db: asyncpg.Pool, builtin_types: None) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the API app, running in this process against the real servers."""
+    async for client in _client(api_settings(servers, max_payload_bytes=4096, max_body_bytes=1_000_000)):
+        yield client
+
+
+@pytest.fixture
+async def admin_key(db: asyncpg.Pool) -> str:
+    """A key with the admin scope."""
+    return await apikeys.create(db, "test admin", [Scope.ADMIN])
+
+
+@pytest.fixture
+def auth(admin_key: str) -> dict[str, str]:
+    """Headers that authenticate as admin."""
+    return {"Authorization": f"Bearer {admin_key}"}
+
+
+StartWorker = Callable[..., Awaitable[Service]]
+
+
+@pytest.fixture
+async def start_worker(servers: Servers, db: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[StartWorker]:
+    """Start worker processes with extra settings; each is stopped (SIGTERM) after the test."""
+    started: list[Service] = []
+
+    async def start_one(**settings: str) -> Service:
+        env = service_env(servers.database_url, servers.redis_url, **{"JOBQ_RETRY_BASE_S": "0.2", **settings})
+        service = start("jobq_worker", env, tmp_path / f"worker-{len(started)}.log")
+        started.append(service)
+
+        async def registered() -> bool:
+            if service.process.poll() is not None:
+                raise AssertionError(f"worker exited early:\n{service.log()}")
+            return bool(await db.fetchval("SELECT count(*) FROM jobq_workers WHERE pid = $1", service.process.pid))
+
+        await until(registered, timeout_s=20, what="the worker to register")
+        return service
+
+    yield start_one
+    codes = [service.stop() for service in started]
+    assert codes == [0] * len(started), "a worker did not exit cleanly:\n" + "\n".join(s.log() for s in started)
+
+
+async def wait_for_status(
+    api: httpx.AsyncClient, auth: dict[str, str], job_id: str, statuses: set[str], timeout_s: float = 20
+) -> dict[str, Any]:
+    """Poll the API until the job reaches one of `statuses`; return the job."""
+
+    async def probe() -> dict[str, Any] | None:
+        job: dict[str, Any] = (await api.get(f"/v1/jobs/{job_id}", headers=auth)).json()
+        return job if job["status"] in statuses else None
+
+    return await until(probe, timeout_s=timeout_s, what=f"job {job_id} to reach {statuses}")

@@ -1,0 +1,55 @@
+"""Worker and API processes started the way production starts them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def service_env(database_url: str, redis_url: str, **overrides: str) -> dict[str, str]:
+    """The environment of a service process: ours without JOBQ_*, plus the given settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBQ_")}
+    env.update(
+        JOBQ_DATABASE_URL=database_url,
+        JOBQ_REDIS_URL=redis_url,
+        JOBQ_POLL_DELAY_S="0.02",
+        JOBQ_HEARTBEAT_INTERVAL_S="1",
+        JOBQ_LOG_LEVEL="INFO",
+    )
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class Service:
+    """A running service process with its output in a log file."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    args: list[str] = field(default_factory=list)
+
+    def log(self) -> str:
+        """Everything the process printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30) -> int:
+        """Send `sig` and wait for the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start(module: str, env: dict[str, str], log_path: Path) -> Service:
+    """Start `python -m module` with `env`, output to `log_path`."""
+    with open(log_path, "wb") as log:  # the child keeps its own copy
+        proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT)
+    return Service(proc, log_path, [module])
