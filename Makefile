@@ -9,7 +9,7 @@ LOCK := requirements/dev.lock
 UV_VERSION := 0.13.9
 PACKAGES := core api worker operator
 
-.PHONY: help venv lock run test test-fast lint format bench clean
+.PHONY: help venv lock run test test-fast lint format docs bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,10 @@ lint: venv ## ruff, mypy (strict on core), import-linter
 	$(BIN)/mypy core/jobq_core
 	$(BIN)/mypy api/jobq_api worker/jobq_worker
 	$(BIN)/lint-imports
+	$(BIN)/python -m tools.docs --check
+
+docs: venv ## regenerate the README's tables from their declarations
+	$(BIN)/python -m tools.docs
 
 format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -1,0 +1,1 @@
+"""Repository tools (documentation generators); not shipped in any image."""
