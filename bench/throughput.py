@@ -73,8 +73,12 @@ async def run(jobs: int, workers: int, batch: int, concurrency: int, durable: bo
             port = free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("JOBQ_")}
             env.update(
-                JOBQ_DATABASE_URL=pg.url, JOBQ_REDIS_URL=rd.url, JOBQ_HOST="127.0.0.1", JOBQ_PORT=str(port),
-                JOBQ_CONCURRENCY=str(concurrency), JOBQ_LOG_LEVEL="WARNING",
+                JOBQ_DATABASE_URL=pg.url,
+                JOBQ_REDIS_URL=rd.url,
+                JOBQ_HOST="127.0.0.1",
+                JOBQ_PORT=str(port),
+                JOBQ_CONCURRENCY=str(concurrency),
+                JOBQ_LOG_LEVEL="WARNING",
             )
             api = subprocess.Popen([sys.executable, "-m", "jobq_api"], env=env)
             worker_procs = [subprocess.Popen([sys.executable, "-m", "jobq_worker"], env=env) for _ in range(workers)]
@@ -130,9 +134,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument(
-        "--no-fsync", action="store_true", help="run PostgreSQL with fsync and synchronous_commit off"
-    )
+    parser.add_argument("--no-fsync", action="store_true", help="run PostgreSQL with fsync and synchronous_commit off")
     parser.add_argument("--out", type=Path, default=RESULTS / "throughput.json")
     args = parser.parse_args()
     result = asyncio.run(run(args.jobs, args.workers, args.batch, args.concurrency, durable=not args.no_fsync))

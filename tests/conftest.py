@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,25 +38,37 @@ class Servers:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    """PostgreSQL and Redis on free loopback ports, migrated, for the whole session."""
-    root: Path = tmp_path_factory.mktemp("servers")
-    pg = start_postgres(root / "pg", durable=False)
-    rd = start_redis(root / "redis", durable=False)
-    import asyncio
+def servers() -> Iterator[Servers]:
+    """PostgreSQL and Redis on free loopback ports, migrated, for the whole session.
 
-    asyncio.run(migrate_url(pg.url))
-    yield Servers(pg, rd)
-    rd.stop()
-    pg.stop()
+    Their data lives in a folder of their own rather than pytest's numbered temporary
+    folders, which a concurrent pytest run may clean away.
+    """
+    with tempfile.TemporaryDirectory(prefix="jobq-test-servers-") as tmp:
+        root = Path(tmp)
+        pg = start_postgres(root / "pg", durable=False)
+        rd = start_redis(root / "redis", durable=False)
+        try:
+            asyncio.run(migrate_url(pg.url))
+            yield Servers(pg, rd)
+        finally:
+            rd.stop()
+            pg.stop()
 
 
-TABLES_RESET_PER_TEST = ["jobq_job_attempts", "jobq_jobs", "jobq_workers", "jobq_api_keys", "jobq_queues"]
+TABLES_RESET_PER_TEST = [
+    "jobq_job_attempts",
+    "jobq_jobs",
+    "jobq_workers",
+    "jobq_api_keys",
+    "jobq_queues",
+    "jobq_schedules",
+]
 
 
 @pytest.fixture
 async def db(servers: Servers) -> AsyncIterator[asyncpg.Pool]:
-    """A pool on the session database, emptied of jobs, workers, keys and queues first."""
+    """A pool on the session database, emptied of jobs, workers, keys, queues and schedules first."""
     from jobq_core.db import create_pool
 
     pool = await create_pool(servers.database_url, size=5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import uvicorn
@@ -14,6 +15,10 @@ from .app import create_app
 from .settings import ApiSettings
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main() -> int:
     """Run the API until SIGTERM; exit 2 with one line when a setting is wrong."""
     try:
@@ -22,6 +27,10 @@ def main() -> int:
         print(f"jobq-api: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then raises the signal again
+    # under the handlers it found; these make that second delivery a clean exit (0).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

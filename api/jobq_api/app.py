@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobq_core import __version__
 from jobq_core.db import create_pool
@@ -20,31 +20,57 @@ from jobq_core.queue import QueueClient
 
 from . import problems
 from .auth import KeyCache
-from .routes import jobs, meta, queues
+from .routes import jobs, meta, queues, schedules
 from .settings import ApiSettings
 
 log = logging.getLogger("jobq.api")
 
 
 class BodyLimit:
-    """Refuse a request body larger than the limit with 413, before reading it."""
+    """Refuse a request body larger than the limit with 413.
+
+    A declared Content-Length is checked before reading; a body sent without one
+    (chunked) is read up to the limit before the app sees it.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, detail: str) -> None:
+        response = problems.Problem(413, "body-too-large", "Request body too large", detail).response(scope["path"])
+        await response(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                response = problems.Problem(
-                    413,
-                    "body-too-large",
-                    "Request body too large",
-                    f"the body is {int(length)} bytes; the limit is {self.max_bytes}",
-                ).response(scope["path"])
-                await response(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > self.max_bytes:
+                await self._refuse(
+                    scope, receive, send, f"the body is {int(length)} bytes; the limit is {self.max_bytes}"
+                )
                 return
-        await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send, f"the body is over the limit of {self.max_bytes} bytes")
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -78,6 +104,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(jobs.router)
     app.include_router(queues.router)
+    app.include_router(schedules.router)
     app.include_router(meta.router)
     handlers: dict[Any, Any] = {
         RequestValidationError: problems.on_validation_error,

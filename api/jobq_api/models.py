@@ -3,11 +3,43 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+import orjson
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+_NUL = "\x00"
+_NUL_MESSAGE = "must not contain the NUL character (U+0000), which PostgreSQL cannot store"
+
+
+def _without_nul(value: str) -> str:
+    if _NUL in value:
+        raise ValueError(_NUL_MESSAGE)
+    return value
+
+
+def _storable_json(value: Any) -> Any:
+    try:
+        orjson.dumps(value)  # integers beyond 64 bits, nesting deeper than 254 levels
+    except orjson.JSONEncodeError as exc:
+        raise ValueError(f"cannot be stored as JSON: {exc}") from None
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and _NUL in item:
+            raise ValueError(_NUL_MESSAGE)
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+    return value
+
+
+Text = Annotated[str, AfterValidator(_without_nul)]
+"""A string PostgreSQL can store."""
+StorableJson = Annotated[Any, AfterValidator(_storable_json)]
+"""JSON that PostgreSQL can store as jsonb and orjson can encode."""
 
 
 class JobIn(BaseModel):
@@ -15,8 +47,8 @@ class JobIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str = Field(min_length=1, max_length=200, description="A job type a worker registered.")
-    payload: Any = Field(default_factory=dict, description="JSON checked against the job type's schema.")
+    type: Text = Field(min_length=1, max_length=200, description="A job type a worker registered.")
+    payload: StorableJson = Field(default_factory=dict, description="JSON checked against the job type's schema.")
     queue: str | None = Field(
         default=None, max_length=100, pattern=NAME_PATTERN, description="Defaults to the job type's queue."
     )
@@ -25,21 +57,20 @@ class JobIn(BaseModel):
     delay_s: float | None = Field(default=None, ge=0, le=31_536_000, description="Run after this many seconds.")
     max_attempts: int | None = Field(default=None, ge=1, le=100, description="Defaults to the job type's.")
     timeout_s: float | None = Field(default=None, gt=0, le=86_400, description="Defaults to the job type's.")
-    idempotency_key: str | None = Field(
+    idempotency_key: Text | None = Field(
         default=None,
         min_length=1,
         max_length=255,
         description="A repeat with the same key returns the first job instead of making a second.",
     )
-    tags: list[str] = Field(default_factory=list, max_length=20, description="Labels to filter by.")
+    tags: list[Annotated[Text, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=20, description="Labels to filter by."
+    )
 
     @model_validator(mode="after")
     def _one_start_time(self) -> JobIn:
         if self.run_at is not None and self.delay_s is not None:
             raise ValueError("give run_at or delay_s, not both")
-        for tag in self.tags:
-            if not 1 <= len(tag) <= 100:
-                raise ValueError("each tag must be 1 to 100 characters")
         return self
 
 
@@ -93,6 +124,9 @@ class JobOut(BaseModel):
     progress_message: str | None
     result: Any
     error: ErrorOut | None
+    cancel_requested_at: datetime | None = Field(
+        default=None, description="When cancelling this running job was asked for; it stops cooperatively."
+    )
     history: list[AttemptOut] | None = Field(default=None, description="Finished attempts (single-job reads).")
 
 
@@ -166,3 +200,72 @@ class WorkerListOut(BaseModel):
     """Workers seen in the last hour."""
 
     workers: list[WorkerOut]
+
+
+class ScheduleJobIn(BaseModel):
+    """The job a schedule submits at each slot."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Text = Field(min_length=1, max_length=200)
+    payload: StorableJson = Field(default_factory=dict)
+    queue: str | None = Field(default=None, max_length=100, pattern=NAME_PATTERN)
+    priority: int = Field(default=0, ge=-100, le=100)
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    timeout_s: float | None = Field(default=None, gt=0, le=86_400)
+    tags: list[Annotated[Text, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=20)
+
+
+class ScheduleIn(BaseModel):
+    """A recurring schedule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text = Field(min_length=1, max_length=200, description="Unique.")
+    cron: str = Field(
+        min_length=1,
+        max_length=200,
+        description="5 fields (minute hour day month weekday), or 6 with seconds first.",
+    )
+    timezone: str = Field(default="UTC", max_length=100, description="IANA time zone the cron is read in.")
+    job: ScheduleJobIn
+    missed: Literal["skip", "run_once"] = Field(
+        default="skip", description="Slots missed while nothing ran: skip them, or run once for them all."
+    )
+    paused: bool = False
+
+
+class SchedulePatch(BaseModel):
+    """Fields of a schedule to change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    cron: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: str | None = Field(default=None, max_length=100)
+    job: ScheduleJobIn | None = None
+    missed: Literal["skip", "run_once"] | None = None
+    paused: bool | None = None
+
+
+class ScheduleOut(BaseModel):
+    """A schedule and when it runs next."""
+
+    id: str
+    name: str
+    cron: str
+    timezone: str
+    job: dict[str, Any]
+    missed: Literal["skip", "run_once"]
+    paused: bool
+    next_run_at: datetime
+    last_run_at: datetime | None
+    last_job_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ScheduleListOut(BaseModel):
+    """Every schedule."""
+
+    schedules: list[ScheduleOut]

@@ -85,6 +85,18 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
     """FastAPI's request validation errors as problems: 400 for malformed JSON, else 422."""
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
+    content_type = request.headers.get("content-type", "")
+    if (
+        request.method in ("POST", "PUT", "PATCH")
+        and "json" not in content_type
+        and any(tuple(e["loc"]) == ("body",) for e in errors)
+    ):
+        return Problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as JSON with 'Content-Type: application/json'",
+        ).response(request.url.path)
     if any(e.get("type") == "json_invalid" for e in errors):
         return Problem(400, "malformed-json", "Malformed JSON", "the request body is not valid JSON").response(
             request.url.path
@@ -137,7 +149,10 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own errors (unknown route, wrong method) as problems."""
     assert isinstance(exc, StarletteHTTPException)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    return Problem(exc.status_code, slug, str(exc.detail)).response(request.url.path)
+    detail = f"{exc.detail}: {request.method} {request.url.path}"
+    # Keep Starlette's headers: a 405 must say which methods are allowed.
+    headers = dict(exc.headers or {})
+    return Problem(exc.status_code, slug, str(exc.detail), detail, headers=headers).response(request.url.path)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:

@@ -17,9 +17,6 @@ class ApiSettings(CoreSettings):
     )
     max_body_bytes: int = Field(default=33_554_432, ge=1, description="Largest accepted request body (413 above).")
     max_batch_jobs: int = Field(default=10_000, ge=1, description="Most jobs accepted in one `POST /v1/jobs/batch`.")
-    worker_timeout_s: float = Field(
-        default=30.0, gt=0, description="Seconds without a heartbeat after which a worker counts as gone."
-    )
     api_key_cache_s: float = Field(
         default=10.0, ge=0, description="Seconds a verified API key is remembered (how long a revocation takes)."
     )

@@ -52,6 +52,7 @@ _JOB_FIELDS = (
     "progress_message",
     "result",
     "error",
+    "cancel_requested_at",
 )
 
 

@@ -13,6 +13,7 @@ import importlib.util
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -51,11 +52,12 @@ class LocalServer:
     port: int
     process: subprocess.Popen[bytes]
     data_dir: Path
+    stop_signal: int = signal.SIGTERM
 
     def stop(self, timeout_s: float = 20) -> None:
         """Ask the server to shut down cleanly; kill it if it does not."""
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(self.stop_signal)
             try:
                 self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:
@@ -161,10 +163,16 @@ def start_postgres(data_dir: Path, port: int | None = None, *, durable: bool = T
             start_new_session=True,
             **_as_user(user),
         )
-    _wait_for_port(port, proc, 30, "postgres")
+    try:
+        _wait_for_port(port, proc, 30, "postgres")
+    except RuntimeError as exc:
+        log_tail = (data_dir / "server.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{exc}; its log ends:\n{log_tail}") from None
     url = f"postgresql://postgres@{LOOPBACK}:{port}/postgres"
     _wait_for_sql(url, proc)
-    return LocalServer("postgres", url, port, proc, data_dir)
+    # SIGINT is PostgreSQL's "fast" shutdown: it ends client sessions instead of
+    # waiting for every pool to disconnect, and still writes a clean checkpoint.
+    return LocalServer("postgres", url, port, proc, data_dir, stop_signal=signal.SIGINT)
 
 
 def _wait_for_sql(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:

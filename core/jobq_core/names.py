@@ -19,6 +19,19 @@ ARQ_RETRY_PREFIX = "arq:retry:"
 # The single ARQ function every jobq job runs through; it looks up the jobq handler.
 ARQ_FUNCTION = "jobq.run"
 
+# Pub/sub channel on which the API tells workers to cancel a running attempt or to
+# re-read which queues are paused.
+CONTROL_CHANNEL = "jobq:control"
+# A key the leader sets in Redis; finding it gone means Redis lost its data (FLUSHALL,
+# a restart without persistence) and every queued job must be sent again.
+EPOCH_KEY = "jobq:epoch"
+
+# PostgreSQL
+# NOTIFY channel that wakes the dispatch relay for rows it has to send.
+NEW_JOBS_CHANNEL = "jobq_new_jobs"
+# Advisory lock held by the one worker that runs the cluster's background duties.
+LEADER_LOCK_KEY = 0x6A6F6271_0002
+
 # HTTP
 API_KEY_PREFIX = "jobq_"
 PROBLEM_TYPE_BASE = "https://jobq.dev/problems/"

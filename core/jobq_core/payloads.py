@@ -33,14 +33,19 @@ def check(validator: Draft202012Validator, payload: Any, *, prefix: str = "paylo
     (``payload.to``), not under the object that lacks it.
     """
     errors = []
+    # jsonschema yields one `required` error per missing property, in the order of the
+    # `required` list, without saying which property: the n-th error of one `required`
+    # keyword on one object is about the n-th property that object lacks.
+    required_seen: dict[tuple[tuple[Any, ...], tuple[Any, ...]], int] = {}
     for error in sorted(validator.iter_errors(payload), key=lambda e: list(e.path)):
         path = list(error.absolute_path)
         if error.validator == "required":
-            # error.message: "'to' is a required property"; the missing name is the
-            # first required property the instance lacks.
             missing = [p for p in error.validator_value if p not in (error.instance or {})]
-            if missing:
-                path.append(missing[0])
+            key = (tuple(error.absolute_path), tuple(error.absolute_schema_path))
+            index = required_seen.get(key, 0)
+            required_seen[key] = index + 1
+            if index < len(missing):
+                path.append(missing[index])
         errors.append({"field": _field(path, prefix), "message": error.message})
     if errors:
         raise InvalidPayload(errors)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -27,12 +27,18 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 
-# How long after its due time an undelivered message may stay in Redis. The
-# dispatch relay re-sends anything that expired, so this only bounds memory.
-MESSAGE_TTL_EXTRA_MS = 86_400_000
+# How long an undelivered message may stay in Redis (a week). The dispatch relay
+# re-sends anything that expired, so this only bounds memory.
+MESSAGE_TTL_MS = 7 * 86_400_000
+# One priority level is worth this much waiting time in the queue (a day).
+PRIORITY_STEP_MS = 86_400_000
+MIN_PRIORITY = -100
+MAX_PRIORITY = 100
 # Messages per Lua call: large enough to amortise the round trip, small enough not to
 # block Redis for long.
 ENQUEUE_CHUNK = 500
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
 
 # Write ARQ's job key and queue entry for each message unless ARQ still holds that id
 # (ARQ's own enqueue_job does the same check with WATCH, one round trip per job).
@@ -59,6 +65,7 @@ class Dispatch:
     queue: str
     run_at: datetime
     trace_context: dict[str, str] | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,9 +102,31 @@ def parse_args(args: Sequence[Any]) -> Message:
         raise SerializationError("malformed arguments") from exc
 
 
+def _epoch_ms(t: datetime) -> int:
+    """`t` in milliseconds since the epoch, rounded up so a job is never delivered early.
+
+    Integer arithmetic: ``int(t.timestamp() * 1000)`` can land a millisecond short.
+    """
+    return -((_EPOCH - t) // _ONE_MS)
+
+
+def score(run_at_ms: int, priority: int, now_ms: int) -> int:
+    """Where a dispatch sorts in ARQ's queue; workers take the lowest score first.
+
+    Only due jobs are dispatched (the leader promotes delayed ones when they come due),
+    so every score sits in the past: the time the job became ready, moved back one day
+    per priority level above the lowest. Within a queue a higher priority runs first,
+    and jobs of one priority run in the order they became ready, whether they were
+    submitted now or delayed or retried. Backdating a future job instead would make it
+    run early, ARQ's trap with priorities.
+    """
+    ready_ms = min(run_at_ms, now_ms)
+    return ready_ms - (priority - MIN_PRIORITY + 1) * PRIORITY_STEP_MS
+
+
 def _encode(d: Dispatch, now_ms: int) -> tuple[list[str], list[Any]]:
     arq_id = names.arq_job_id(d.job_id, d.attempt)
-    score = max(int(d.run_at.timestamp() * 1000), now_ms)
+    run_at_ms = _epoch_ms(d.run_at)
     body = serialize(
         {
             "t": None,
@@ -112,7 +141,7 @@ def _encode(d: Dispatch, now_ms: int) -> tuple[list[str], list[Any]]:
         names.ARQ_RESULT_PREFIX + arq_id,
         names.redis_queue_key(d.queue),
     ]
-    return keys, [arq_id, score, body, score - now_ms + MESSAGE_TTL_EXTRA_MS]
+    return keys, [arq_id, score(run_at_ms, d.priority, now_ms), body, MESSAGE_TTL_MS]
 
 
 class QueueClient:
@@ -149,6 +178,16 @@ class QueueClient:
         except REDIS_ERRORS as exc:
             raise RedisUnavailable(type(exc).__name__) from exc
         return int(sum(results))
+
+    async def publish_control(self, message: dict[str, Any]) -> None:
+        """Tell every worker something now (cancel an attempt, re-read paused queues).
+
+        Best effort: workers also pick these up from PostgreSQL on their heartbeat.
+        """
+        try:
+            await self.redis.publish(names.CONTROL_CHANNEL, orjson.dumps(message))
+        except REDIS_ERRORS as exc:
+            raise RedisUnavailable(type(exc).__name__) from exc
 
     async def ping(self) -> None:
         """Raise :class:`RedisUnavailable` unless Redis answers."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ class Backoff:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
         if attempt < 1:
             raise ValueError("attempt is 1-based")
-        # Cap the exponent first so huge attempt numbers cannot overflow a float.
-        step = min(self.max_s, self.base_s * self.factor ** min(attempt - 1, 64))
+        # As a float, factor ** n overflows for large n (long after the cap applies); a zero
+        # base must stay zero rather than become 0 * inf (nan).
+        try:
+            growth = float(self.factor) ** (attempt - 1)
+        except OverflowError:
+            growth = math.inf
+        step = min(self.max_s, self.base_s * growth) if self.base_s else 0.0
         return step / 2 + rand() * step / 2

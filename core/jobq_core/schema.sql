@@ -24,7 +24,8 @@ CREATE TABLE jobq_jobs (
     progress_message text,
     result           jsonb,
     error            jsonb,
-    trace_context    jsonb
+    trace_context    jsonb,
+    cancel_requested_at timestamptz
 );
 
 CREATE UNIQUE INDEX jobq_jobs_idempotency_key ON jobq_jobs (idempotency_key)
@@ -34,6 +35,10 @@ CREATE INDEX jobq_jobs_created ON jobq_jobs (created_at DESC, id DESC);
 CREATE INDEX jobq_jobs_type_created ON jobq_jobs (type, created_at DESC);
 CREATE INDEX jobq_jobs_tags ON jobq_jobs USING gin (tags);
 CREATE INDEX jobq_jobs_worker ON jobq_jobs (worker_id) WHERE status = 'running';
+CREATE INDEX jobq_jobs_queued ON jobq_jobs (id) WHERE status = 'queued';
+CREATE INDEX jobq_jobs_scheduled ON jobq_jobs (run_at) WHERE status = 'scheduled';
+CREATE INDEX jobq_jobs_finished ON jobq_jobs (finished_at)
+    WHERE status IN ('succeeded', 'dead', 'cancelled');
 
 CREATE TABLE jobq_job_attempts (
     job_id       uuid NOT NULL REFERENCES jobq_jobs (id) ON DELETE CASCADE,
@@ -66,7 +71,8 @@ CREATE TABLE jobq_workers (
     version       text NOT NULL,
     started_at    timestamptz NOT NULL DEFAULT now(),
     heartbeat_at  timestamptz NOT NULL DEFAULT now(),
-    stopped_at    timestamptz
+    stopped_at    timestamptz,
+    leader_since  timestamptz
 );
 
 CREATE TABLE jobq_api_keys (
@@ -83,3 +89,34 @@ CREATE TABLE jobq_queues (
     paused      boolean NOT NULL DEFAULT false,
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
+
+CREATE TABLE jobq_schedules (
+    id              uuid PRIMARY KEY,
+    name            text NOT NULL UNIQUE,
+    cron            text NOT NULL,
+    timezone        text NOT NULL,
+    job             jsonb NOT NULL,
+    missed          text NOT NULL CHECK (missed IN ('skip', 'run_once')),
+    paused          boolean NOT NULL DEFAULT false,
+    next_run_at     timestamptz NOT NULL,
+    last_run_at     timestamptz,
+    last_job_id     uuid,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX jobq_schedules_due ON jobq_schedules (next_run_at) WHERE NOT paused;
+
+-- Rows inserted by anything but a client that dispatches them itself (the API sets
+-- jobq.dispatches = 'on' in its transaction) wake the dispatch relay at once.
+CREATE FUNCTION jobq_notify_new_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(current_setting('jobq.dispatches', true), '') <> 'on' THEN
+        PERFORM pg_notify('jobq_new_jobs', '');
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER jobq_jobs_notify_new AFTER INSERT ON jobq_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION jobq_notify_new_jobs();

@@ -33,6 +33,11 @@ class CoreSettings(BaseSettings):
         default=10, ge=1, le=200, description="Connections in this process's PostgreSQL pool."
     )
     log_level: str = Field(default="INFO", description="Python log level: DEBUG, INFO, WARNING, ERROR.")
+    worker_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds without a heartbeat after which a worker is gone and its jobs are rescued.",
+    )
 
     @field_validator("database_url", "redis_url")
     @classmethod

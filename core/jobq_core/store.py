@@ -72,8 +72,11 @@ async def insert_jobs(conn: Connection, new_jobs: Sequence[NewJob]) -> Inserted:
     Run inside the caller's transaction. A concurrent insert of the same key waits for
     the other transaction and then finds its row, so a key never makes two jobs.
     """
+    # Insert in idempotency-key order: concurrent batches that share keys then wait on
+    # each other's keys in one order, which cannot deadlock.
+    ordered = sorted(new_jobs, key=lambda j: j.idempotency_key or "")
     async with unavailable_as_error():
-        rows = await conn.fetch(Q["insert_jobs"], [j.as_row() for j in new_jobs])
+        rows = await conn.fetch(Q["insert_jobs"], [j.as_row() for j in ordered])
         by_id = {r["id"]: r for r in rows}
         missing_keys = [j.idempotency_key for j in new_jobs if j.id not in by_id and j.idempotency_key]
         by_key = {}
@@ -196,3 +199,15 @@ async def hand_back(db: Executor, job_id: uuid.UUID, attempt: int) -> asyncpg.Re
     """Return an interrupted running attempt to the queue, uncounted; None if not ours."""
     async with unavailable_as_error():
         return await db.fetchrow(Q["hand_back_job"], job_id, attempt)
+
+
+async def finish_cancelled(db: Executor, job_id: uuid.UUID, attempt: int) -> bool:
+    """Record that a running attempt stopped because its cancellation was requested."""
+    async with unavailable_as_error():
+        return await db.fetchval(Q["finish_cancelled"], job_id, attempt) is not None
+
+
+async def request_cancel(db: Executor, job_id: uuid.UUID) -> asyncpg.Record | None:
+    """Ask for a running job to be cancelled; None when it is not running."""
+    async with unavailable_as_error():
+        return await db.fetchrow(Q["request_cancel"], job_id)

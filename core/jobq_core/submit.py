@@ -7,6 +7,7 @@ relay sends it later; nothing is half-stored either way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -17,8 +18,8 @@ from typing import Any
 import asyncpg
 
 from . import store
-from .db import unavailable_as_error
-from .errors import RedisUnavailable
+from .db import CONNECTION_ERRORS, Q, unavailable_as_error
+from .errors import DatabaseUnavailable, RedisUnavailable
 from .jobtypes import JobType
 from .payloads import check
 from .queue import Dispatch, QueueClient
@@ -76,6 +77,7 @@ def dispatch_of(job: asyncpg.Record) -> Dispatch:
         queue=job["queue"],
         run_at=job["run_at"],
         trace_context=job["trace_context"],
+        priority=job["priority"],
     )
 
 
@@ -88,20 +90,28 @@ class Submitted:
     dispatched: bool
 
 
+async def dispatch_waiting(pool: asyncpg.Pool, queue: QueueClient, jobs: Sequence[asyncpg.Record]) -> bool:
+    """Send the next attempt of each queued job to Redis; False when Redis is down.
+
+    Scheduled jobs are left for the leader, which promotes and sends them when they come
+    due. Committed rows stay queued when Redis fails; the dispatch relay is woken to
+    send them as soon as Redis is back.
+    """
+    try:
+        await queue.enqueue([dispatch_of(job) for job in jobs if job["status"] == JobStatus.QUEUED])
+    except RedisUnavailable:
+        log.warning("Redis unavailable: %d committed job(s) wait for the dispatch relay", len(jobs))
+        with contextlib.suppress(DatabaseUnavailable, *CONNECTION_ERRORS):
+            await pool.execute(Q["wake_relay"])
+        return False
+    return True
+
+
 async def submit(pool: asyncpg.Pool, queue: QueueClient, new_jobs: Sequence[store.NewJob]) -> Submitted:
     """Insert `new_jobs` in one transaction (all or nothing), then dispatch the new ones."""
     async with unavailable_as_error(), pool.acquire() as conn, conn.transaction():
+        await conn.execute(Q["allow_self_dispatch"])
         inserted = await store.insert_jobs(conn, new_jobs)
-    fresh = [
-        dispatch_of(job)
-        for job, created in zip(inserted.jobs, inserted.created, strict=True)
-        if created and job["status"] in (JobStatus.QUEUED, JobStatus.SCHEDULED)
-    ]
-    dispatched = True
-    try:
-        await queue.enqueue(fresh)
-    except RedisUnavailable:
-        # Committed rows stay queued; the dispatch relay sends them when Redis is back.
-        log.warning("Redis unavailable: %d committed job(s) wait for the dispatch relay", len(fresh))
-        dispatched = False
+    fresh = [job for job, created in zip(inserted.jobs, inserted.created, strict=True) if created]
+    dispatched = await dispatch_waiting(pool, queue, fresh)
     return Submitted(inserted.jobs, inserted.created, dispatched)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ async def builtin_types(db: asyncpg.Pool) -> None:
 
 def api_settings(servers: Servers, **overrides: Any) -> ApiSettings:
     """API settings pointing at the session's servers."""
-    return ApiSettings(database_url=servers.database_url, redis_url=servers.redis_url, api_key_cache_s=0, **overrides)
+    fields = {"database_url": servers.database_url, "redis_url": servers.redis_url, "api_key_cache_s": 0}
+    return ApiSettings(**{**fields, **overrides})
 
 
 async def _client(settings: ApiSettings) -> AsyncIterator[httpx.AsyncClient]:
@@ -66,7 +68,10 @@ StartWorker = Callable[..., Awaitable[Service]]
 
 @pytest.fixture
 async def start_worker(servers: Servers, db: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[StartWorker]:
-    """Start worker processes with extra settings; each is stopped (SIGTERM) after the test."""
+    """Start worker processes with extra settings; each is stopped (SIGTERM) after the test.
+
+    Each must exit 0 then, except one the test killed with `Service.kill()`.
+    """
     started: list[Service] = []
 
     async def start_one(**settings: str) -> Service:
@@ -84,7 +89,8 @@ async def start_worker(servers: Servers, db: asyncpg.Pool, tmp_path: Path) -> As
 
     yield start_one
     codes = [service.stop() for service in started]
-    assert codes == [0] * len(started), "a worker did not exit cleanly:\n" + "\n".join(s.log() for s in started)
+    expected = [-signal.SIGKILL if service.killed else 0 for service in started]
+    assert codes == expected, "a worker did not exit cleanly:\n" + "\n".join(s.log() for s in started)
 
 
 async def wait_for_status(

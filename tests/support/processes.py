@@ -31,10 +31,17 @@ class Service:
     process: subprocess.Popen[bytes]
     log_path: Path
     args: list[str] = field(default_factory=list)
+    killed: bool = False
 
     def log(self) -> str:
         """Everything the process printed so far."""
         return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the process, as a crash would: it then exits -9, and that is expected."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.killed = True
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30) -> int:
         """Send `sig` and wait for the exit code."""

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+from arq.worker import Retry
 from pydantic import BaseModel
 
 from jobq_core import store
@@ -32,6 +33,8 @@ from .settings import WorkerSettings
 log = logging.getLogger("jobq.worker")
 
 TRACEBACK_LIMIT = 16_384
+# When PostgreSQL is down at claim time, ARQ delivers the message again after this long.
+CLAIM_RETRY_S = 1.0
 # How long a finished attempt keeps trying to record its outcome while PostgreSQL is down.
 RECORD_DEADLINE_S = 120.0
 
@@ -73,7 +76,7 @@ async def _until_recorded(what: str, write: Any) -> Any:
 
 
 class JobRunner:
-    """Runs deliveries for one worker process."""
+    """Runs deliveries for one worker process, and cancels them on request."""
 
     def __init__(
         self,
@@ -87,12 +90,30 @@ class JobRunner:
         self.pool, self.queue, self.registry = pool, queue, registry
         self.worker_id, self.settings, self.http = worker_id, settings, http
         self.backoff = Backoff(base_s=settings.retry_base_s, max_s=settings.retry_max_s)
+        # The handler task of each running attempt, by (job id, attempt): a cancel
+        # request names both, so it can never hit a later attempt of the same job.
+        self.running: dict[tuple[uuid.UUID, int], asyncio.Task[Any]] = {}
+        self._cancel_requested: set[tuple[uuid.UUID, int]] = set()
+
+    def cancel(self, job_id: uuid.UUID, attempt: int) -> bool:
+        """Stop a running attempt whose cancellation was requested; False if not running here."""
+        task = self.running.get((job_id, attempt))
+        if task is None or task.done():
+            return False
+        self._cancel_requested.add((job_id, attempt))
+        task.cancel()
+        return True
 
     async def handle_delivery(self, ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> None:
         """The ARQ function: run the delivered attempt, or drop a stale delivery."""
         message = parse_args(args)
         job_id = uuid.UUID(message.job_id)
-        job = await store.claim(self.pool, job_id, self.worker_id, message.attempt)
+        try:
+            job = await store.claim(self.pool, job_id, self.worker_id, message.attempt)
+        except DatabaseUnavailable:
+            # Keep the message: ARQ delivers it again after the delay.
+            log.warning("PostgreSQL unavailable: delivery of %s attempt %d deferred", job_id, message.attempt)
+            raise Retry(defer=CLAIM_RETRY_S) from None
         if job is None:
             log.debug("dropped delivery of %s attempt %d: nothing to claim", job_id, message.attempt)
             return
@@ -101,6 +122,7 @@ class JobRunner:
     async def run(self, job: asyncpg.Record) -> None:
         """Run a claimed attempt and record its outcome."""
         attempt = job["attempts"]
+        key = (job["id"], attempt)
         ctx = JobContext(
             job_id=job["id"],
             type=job["type"],
@@ -117,10 +139,17 @@ class JobRunner:
             if spec is None:
                 raise PermanentFailure(f"no handler for job type {job['type']!r} on this worker")
             payload = spec.parse(job["payload"])
-            result = await asyncio.wait_for(spec.fn(ctx, payload), job["timeout_s"])
+            task = asyncio.ensure_future(spec.fn(ctx, payload))
+            self.running[key] = task
+            result = await asyncio.wait_for(task, job["timeout_s"])
             document = result_document(result, self.settings.max_result_bytes)
         except asyncio.CancelledError:
-            await asyncio.shield(self._hand_back(job))
+            current = asyncio.current_task()
+            if key in self._cancel_requested and not (current and current.cancelling()):
+                await _until_recorded("a cancellation", lambda: store.finish_cancelled(self.pool, job["id"], attempt))
+                log.info("job %s attempt %d cancelled on request", job["id"], attempt)
+                return
+            await asyncio.shield(self._hand_back(job))  # the worker is stopping
             raise
         except Exception as exc:  # a handler may raise anything; all of it is recorded
             if isinstance(exc, TimeoutError):
@@ -128,10 +157,16 @@ class JobRunner:
             await self._failed(job, exc)
         else:
             await _until_recorded("a success", lambda: store.finish_succeeded(self.pool, job["id"], attempt, document))
+        finally:
+            self.running.pop(key, None)
+            self._cancel_requested.discard(key)
 
     async def _failed(self, job: asyncpg.Record, exc: BaseException) -> None:
         attempt = job["attempts"]
-        delay = exc.delay_s if isinstance(exc, RetryLater) else self.backoff.delay(attempt)
+        if isinstance(exc, RetryLater):  # the handler's (or a server's) wish, within our cap
+            delay = min(max(exc.delay_s, 0.0), self.settings.retry_max_s)
+        else:
+            delay = self.backoff.delay(attempt)
         outcome = after_failure(
             attempt, job["max_attempts"], permanent=isinstance(exc, PermanentFailure), retry_in_s=delay
         )
@@ -143,9 +178,13 @@ class JobRunner:
                 self.pool, job["id"], attempt, outcome.status, outcome.retry_in_s or 0.0, error
             ),
         )
-        if run_at is None or outcome.status == JobStatus.DEAD:
+        # A retry after a back-off waits as `scheduled` until the leader promotes it;
+        # one due at once is dispatched now.
+        if run_at is None or outcome.status != JobStatus.QUEUED:
             return
-        next_dispatch = Dispatch(str(job["id"]), attempt + 1, job["queue"], run_at, job["trace_context"])
+        next_dispatch = Dispatch(
+            str(job["id"]), attempt + 1, job["queue"], run_at, job["trace_context"], job["priority"]
+        )
         try:
             await self.queue.enqueue([next_dispatch])
         except RedisUnavailable:

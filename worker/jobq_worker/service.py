@@ -1,4 +1,7 @@
-"""A worker process: register, heartbeat, consume the queues through ARQ, drain on SIGTERM."""
+"""A worker process: register, heartbeat, consume the queues through ARQ, lead when
+elected, and drain on SIGTERM. Outages of PostgreSQL or Redis are waited out, never
+fatal: each loop reconnects with back-off.
+"""
 
 from __future__ import annotations
 
@@ -9,29 +12,45 @@ import os
 import secrets
 import signal
 import socket
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 from arq.connections import ArqRedis
 from arq.worker import Worker, func
 
-from jobq_core import __version__, jobtypes
+from jobq_core import __version__, jobtypes, store
 from jobq_core.db import Q, create_pool, unavailable_as_error
-from jobq_core.errors import DatabaseUnavailable
-from jobq_core.names import ARQ_FUNCTION, redis_queue_key
-from jobq_core.queue import QueueClient, deserialize, serialize
+from jobq_core.errors import UnavailableError
+from jobq_core.names import ARQ_FUNCTION, CONTROL_CHANNEL, redis_queue_key
+from jobq_core.queue import REDIS_ERRORS, QueueClient, deserialize, serialize
+from jobq_core.submit import dispatch_waiting
 
+from .duties import Duties
+from .leader import Leadership
 from .registry import Registry
 from .runner import JobRunner
 from .settings import WorkerSettings
 
 log = logging.getLogger("jobq.worker")
 
+MAX_BACKOFF_S = 5.0
+# A claim older than this that runs nowhere in this process was lost on the way back.
+LOST_CLAIM_AFTER_S = 5.0
+_OUTAGES: tuple[type[BaseException], ...] = (*REDIS_ERRORS, UnavailableError)
+
 
 def new_worker_id() -> str:
     """A worker id that names the host and process and never repeats."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 class WorkerService:
@@ -43,11 +62,16 @@ class WorkerService:
         self.worker_id = new_worker_id()
         self.queues = settings.queue_list or registry.queues()
         self._stop = asyncio.Event()
-        self._arq: list[Worker] = []
+        self._arq: dict[str, Worker] = {}
+        self._paused: set[str] = set()
+        self._draining = False
+        self.runner: JobRunner | None = None
 
     def request_stop(self) -> None:
         """Begin a graceful stop (what SIGTERM does)."""
         self._stop.set()
+
+    # -- start-up -----------------------------------------------------------------
 
     async def _register(self, pool: asyncpg.Pool) -> None:
         specs = self.registry.all()
@@ -64,17 +88,17 @@ class WorkerService:
                 __version__,
             )
 
-    async def _heartbeat(self, pool: asyncpg.Pool) -> None:
+    async def _until_registered(self, pool: asyncpg.Pool) -> bool:
+        delay = 0.2
         while not self._stop.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.settings.heartbeat_interval_s)
-            if self._stop.is_set():
-                return
             try:
-                async with unavailable_as_error():
-                    await pool.execute(Q["heartbeat_worker"], self.worker_id)
-            except DatabaseUnavailable:
-                log.warning("PostgreSQL unavailable: heartbeat missed")
+                await self._register(pool)
+                return True
+            except UnavailableError as exc:
+                log.warning("cannot register (%s); retrying in %.1fs", exc.message, delay)
+                await _pause(self._stop, delay)
+                delay = min(delay * 2, MAX_BACKOFF_S)
+        return False
 
     def _arq_worker(self, queue: str, runner: JobRunner, redis: ArqRedis) -> Worker:
         longest = max((s.timeout_s for s in self.registry.all()), default=300.0)
@@ -91,50 +115,146 @@ class WorkerService:
             log_results=False,
         )
 
+    # -- loops ----------------------------------------------------------------------
+
+    async def _supervised(self, name: str, loop: Callable[[], Awaitable[Any]]) -> None:
+        """Run `loop` until stop, restarting it with back-off when it fails."""
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                await loop()
+                delay = 0.2
+            except asyncio.CancelledError:
+                raise
+            except _OUTAGES as exc:
+                log.warning("%s: %s; retrying in %.1fs", name, type(exc).__name__, delay)
+            except Exception:
+                log.exception("%s failed; retrying in %.1fs", name, delay)
+            await _pause(self._stop, delay)
+            delay = min(delay * 2, MAX_BACKOFF_S)
+
+    async def _heartbeat(self, pool: asyncpg.Pool) -> None:
+        """Heartbeat, and pick up what the control channel may have missed: pauses, cancels."""
+        while not self._stop.is_set():
+            await _pause(self._stop, self.settings.heartbeat_interval_s)
+            if self._stop.is_set():
+                return
+            try:
+                async with unavailable_as_error():
+                    if await pool.fetchval(Q["heartbeat_worker"], self.worker_id) is None:
+                        log.error("this worker was declared gone (no heartbeat in time); registering again")
+                        await pool.execute(Q["revive_worker"], self.worker_id)
+                    await self._refresh_paused(pool)
+                    for row in await pool.fetch(Q["cancel_requests_for_worker"], self.worker_id):
+                        self._cancel(row["id"], row["attempts"])
+                    await self._release_lost_claims(pool)
+            except UnavailableError as exc:
+                log.warning("heartbeat missed: %s", exc.message)
+
+    async def _release_lost_claims(self, pool: asyncpg.Pool) -> None:
+        """Hand back attempts PostgreSQL says we run but we do not.
+
+        A claim can commit while its answer is lost (PostgreSQL stopping mid-reply); the
+        delivery is then retried, finds the job already claimed, and is dropped. Without
+        this the job would stay `running` on a worker that is alive and never runs it.
+        """
+        if self.runner is None:
+            return
+        for row in await pool.fetch(Q["claims_of_worker"], self.worker_id, LOST_CLAIM_AFTER_S):
+            if (row["id"], row["attempts"]) not in self.runner.running:
+                released = await store.hand_back(pool, row["id"], row["attempts"])
+                if released is not None:
+                    log.warning("handing back job %s: its claim was made but never run here", row["id"])
+                    await dispatch_waiting(pool, self.runner.queue, [released])
+
+    async def _refresh_paused(self, pool: asyncpg.Pool) -> None:
+        async with unavailable_as_error():
+            self._paused = {r["name"] for r in await pool.fetch(Q["paused_queues"])}
+        self._apply_pick_rules()
+
+    def _apply_pick_rules(self) -> None:
+        for queue, worker in self._arq.items():
+            worker.allow_pick_jobs = not self._draining and queue not in self._paused
+
+    def _cancel(self, job_id: uuid.UUID, attempt: int) -> None:
+        if self.runner is not None and self.runner.cancel(job_id, attempt):
+            log.info("cancelling job %s attempt %d on request", job_id, attempt)
+
+    async def _control(self, redis: ArqRedis, pool: asyncpg.Pool) -> None:
+        """Act on control messages at once: cancel an attempt, re-read paused queues."""
+        pubsub = redis.pubsub()
+        try:
+            await pubsub.subscribe(CONTROL_CHANNEL)
+            await self._refresh_paused(pool)  # catch up on what passed while unsubscribed
+            while not self._stop.is_set():
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is None:
+                    continue
+                try:
+                    body = orjson.loads(message["data"])
+                    if body.get("kind") == "cancel":
+                        self._cancel(uuid.UUID(body["job_id"]), int(body["attempt"]))
+                    elif body.get("kind") == "queues":
+                        await self._refresh_paused(pool)
+                except (ValueError, KeyError, TypeError):
+                    log.warning("ignored a malformed control message")
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
     async def _drain(self) -> None:
         """Stop taking jobs; let running ones finish up to the drain time; hand back the rest."""
-        for w in self._arq:
-            w.allow_pick_jobs = False
-        running = [t for w in self._arq for t in w.tasks.values() if not t.done()]
+        self._draining = True
+        self._apply_pick_rules()
+        running = [t for w in self._arq.values() for t in w.tasks.values() if not t.done()]
         if running:
             log.info("draining %d running job(s) for up to %.0fs", len(running), self.settings.drain_s)
             _, pending = await asyncio.wait(running, timeout=self.settings.drain_s)
-            for w in self._arq:
-                for task in w.job_tasks.values():
-                    task.cancel()
             if pending:
+                log.info("handing back %d job(s) still running", len(pending))
+                for w in self._arq.values():
+                    for task in w.job_tasks.values():
+                        task.cancel()
                 await asyncio.wait(pending, timeout=10)
+
+    # -- the process ----------------------------------------------------------------
 
     async def run(self) -> None:
         """Serve until :meth:`request_stop`."""
+        logging.getLogger("arq").setLevel(max(logging.WARNING, logging.getLogger().level))
         pool = await create_pool(self.settings.database_url.get_secret_value(), size=self.settings.database_pool_size)
         redis: ArqRedis = ArqRedis.from_url(self.settings.redis_url.get_secret_value(), socket_connect_timeout=2)
         redis.job_serializer, redis.job_deserializer = serialize, deserialize
         queue_client = QueueClient(redis)
         http = httpx.AsyncClient(timeout=self.settings.webhook_timeout_s, follow_redirects=False)
+        tasks: list[asyncio.Task[Any]] = []
         try:
-            await self._register(pool)
-            runner = JobRunner(pool, queue_client, self.registry, self.worker_id, self.settings, http)
-            self._arq = [self._arq_worker(q, runner, redis) for q in self.queues]
+            if not await self._until_registered(pool):
+                return
+            self.runner = JobRunner(pool, queue_client, self.registry, self.worker_id, self.settings, http)
+            self._arq = {q: self._arq_worker(q, self.runner, redis) for q in self.queues}
             log.info("worker %s serving queues %s", self.worker_id, ", ".join(self.queues))
-            tasks: list[asyncio.Task[Any]] = [asyncio.create_task(w.main()) for w in self._arq]
+            tasks = [asyncio.create_task(self._supervised(f"queue {q}", w.main)) for q, w in self._arq.items()]
             tasks.append(asyncio.create_task(self._heartbeat(pool)))
-            stop = asyncio.create_task(self._stop.wait())
-            done, _ = await asyncio.wait([*tasks, stop], return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if task is not stop and task.exception():
-                    log.error("worker loop failed", exc_info=task.exception())
+            tasks.append(asyncio.create_task(self._supervised("control channel", lambda: self._control(redis, pool))))
+            if self.settings.leader_duties:
+                leadership = Leadership(self.settings, self.worker_id, pool, Duties(pool, queue_client, self.settings))
+                tasks.append(asyncio.create_task(leadership.run(self._stop)))
+            await self._stop.wait()
             await self._drain()
+        finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
             with contextlib.suppress(Exception):
                 async with unavailable_as_error():
-                    await pool.execute(Q["stop_worker"], self.worker_id)
+                    await asyncio.wait_for(pool.execute(Q["stop_worker"], self.worker_id), 5)
             await http.aclose()
             await redis.aclose()
-            await pool.close()
+            try:
+                await asyncio.wait_for(pool.close(), 10)
+            except TimeoutError:
+                pool.terminate()
 
 
 async def serve(settings: WorkerSettings, registry: Registry) -> None:

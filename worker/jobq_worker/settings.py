@@ -43,6 +43,17 @@ class WorkerSettings(CoreSettings):
         default=False, description="Let `webhook.post` call private, loopback and link-local addresses."
     )
     webhook_timeout_s: float = Field(default=10.0, gt=0, description="Default timeout of one webhook call.")
+    leader_duties: bool = Field(
+        default=True,
+        description="Take part in the leader election that runs dispatch relay, rescue, schedules and pruning.",
+    )
+    relay_sweep_s: float = Field(
+        default=30.0, gt=0, description="Seconds between the dispatch relay's full sweeps of queued jobs."
+    )
+    retention_s: float = Field(
+        default=604_800.0, gt=0, description="Seconds succeeded and cancelled jobs are kept before pruning."
+    )
+    dead_retention_s: float = Field(default=2_592_000.0, gt=0, description="Seconds dead jobs are kept before pruning.")
 
     @field_validator("smtp_url")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
@@ -12,7 +13,8 @@ from fastapi.responses import Response
 
 from jobq_core import store
 from jobq_core.apikeys import Scope
-from jobq_core.errors import RedisUnavailable, UnknownJobType
+from jobq_core.db import Q
+from jobq_core.errors import RedisUnavailable, UnavailableError, UnknownJobType
 from jobq_core.names import IDEMPOTENCY_HEADER
 from jobq_core.queue import QueueClient
 from jobq_core.states import CANCELLABLE, RETRYABLE_BY_HAND, JobStatus
@@ -20,7 +22,7 @@ from jobq_core.submit import Submission, Submitted, build, dispatch_of, submit
 
 from .. import views
 from ..auth import require
-from ..models import BatchIn, BatchOut, JobIn, JobListOut, JobOut
+from ..models import BatchIn, BatchOut, JobIn, JobListOut, JobOut, Text
 from ..problems import Problem, conflict, not_found
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -141,9 +143,9 @@ async def get_job(request: Request, job_id: uuid.UUID, _: list[str] = read) -> R
 async def list_jobs(
     request: Request,
     status: Annotated[list[JobStatus] | None, Query(description="Repeat for several.")] = None,
-    type: Annotated[str | None, Query(max_length=200)] = None,
-    queue: Annotated[str | None, Query(max_length=100)] = None,
-    tag: Annotated[str | None, Query(max_length=100)] = None,
+    type: Annotated[Text | None, Query(max_length=200)] = None,
+    queue: Annotated[Text | None, Query(max_length=100)] = None,
+    tag: Annotated[Text | None, Query(max_length=100)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -166,20 +168,33 @@ async def list_jobs(
     return views.JSONResponse({"jobs": [views.job(j) for j in page], "next_cursor": next_cursor})
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    responses={202: {"model": JobOut, "description": "The job is running; it has been asked to stop."}},
+    summary="Cancel a job",
+)
 async def cancel_job(request: Request, job_id: uuid.UUID, _: list[str] = write) -> Response:
-    """Cancel a scheduled or queued job: it will not run."""
+    """Cancel a job: a scheduled or queued one will not run (200); a running one is told
+    to stop and ends `cancelled`, without a retry (202)."""
     pool = request.app.state.pool
     job = await store.cancel_waiting(pool, job_id)
-    if job is None:
-        current = await store.get_job(pool, job_id)
-        if current is None:
-            raise not_found()
-        raise conflict(
-            f"a {current['status']} job cannot be cancelled; only {', '.join(sorted(CANCELLABLE))} jobs can",
-            job_status=current["status"],
-        )
-    return views.JSONResponse(views.job(job))
+    if job is not None:
+        return views.JSONResponse(views.job(job))
+    running = await store.request_cancel(pool, job_id)
+    if running is not None:
+        with contextlib.suppress(RedisUnavailable):  # the worker also polls for it
+            await request.app.state.queue.publish_control(
+                {"kind": "cancel", "job_id": str(job_id), "attempt": running["attempts"]}
+            )
+        return views.JSONResponse(views.job(running), status_code=202)
+    current = await store.get_job(pool, job_id)
+    if current is None:
+        raise not_found()
+    raise conflict(
+        f"a {current['status']} job cannot be cancelled; only {', '.join(sorted(CANCELLABLE))} and running jobs can",
+        job_status=current["status"],
+    )
 
 
 @router.post("/{job_id}/retry", response_model=JobOut, summary="Retry a dead or cancelled job")
@@ -199,6 +214,8 @@ async def retry_job(request: Request, job_id: uuid.UUID, _: list[str] = write) -
         await request.app.state.queue.enqueue([dispatch_of(job)])
     except RedisUnavailable:
         request.app.state.redis_down = True  # the row is queued; the relay sends it
+        with contextlib.suppress(UnavailableError):
+            await request.app.state.pool.execute(Q["wake_relay"])
     return views.JSONResponse(views.job(job))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -9,6 +10,7 @@ from fastapi.responses import Response
 
 from jobq_core.apikeys import Scope
 from jobq_core.db import Q, unavailable_as_error
+from jobq_core.errors import RedisUnavailable
 
 from .. import views
 from ..auth import require
@@ -45,6 +47,12 @@ async def list_queues(request: Request, _: list[str] = Depends(require(Scope.JOB
 async def _set_paused(request: Request, name: str, paused: bool) -> Response:
     async with unavailable_as_error():
         await request.app.state.pool.execute(Q["set_queue_paused"], name, paused)
+        if not paused:
+            # Deliveries that reached workers while the queue was paused were dropped by
+            # the claim; the dispatch relay sends those jobs again.
+            await request.app.state.pool.execute(Q["wake_relay"])
+    with contextlib.suppress(RedisUnavailable):  # workers also re-read it on heartbeat
+        await request.app.state.queue.publish_control({"kind": "queues"})
     queue = next(q for q in await _stats(request) if q["name"] == name)
     return views.JSONResponse(queue)
 

@@ -40,11 +40,12 @@ LIMIT $9;
 
 -- name: claim_job
 -- The lease: only a waiting job whose previous attempt count matches the delivery is
--- claimed, so duplicate or stale deliveries find nothing.
+-- claimed, so duplicate or stale deliveries find nothing; a paused queue's jobs wait.
 UPDATE jobq_jobs
 SET status = 'running', attempts = attempts + 1, worker_id = $2, started_at = now(),
-    finished_at = NULL, progress = NULL, progress_message = NULL
+    finished_at = NULL, progress = NULL, progress_message = NULL, cancel_requested_at = NULL
 WHERE id = $1 AND status IN ('queued', 'scheduled') AND attempts = $3 - 1
+  AND NOT EXISTS (SELECT 1 FROM jobq_queues q WHERE q.name = jobq_jobs.queue AND q.paused)
 RETURNING id, type, queue, payload, attempts, max_attempts, timeout_s, idempotency_key,
           trace_context, priority;
 
@@ -169,8 +170,157 @@ SELECT id, name, scopes FROM jobq_api_keys WHERE key_hash = $1 AND revoked_at IS
 SELECT count(*) FROM jobq_api_keys WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL;
 
 -- name: hand_back_job
--- An attempt interrupted by shutdown goes back to the queue without being counted.
+-- An attempt interrupted by shutdown goes back to the queue without being counted
+-- (or ends cancelled, if that was asked for while it ran).
 UPDATE jobq_jobs
-SET status = 'queued', attempts = attempts - 1, worker_id = NULL, started_at = NULL
+SET status = CASE WHEN cancel_requested_at IS NULL THEN 'queued' ELSE 'cancelled' END,
+    finished_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE now() END,
+    attempts = attempts - 1, worker_id = NULL, started_at = NULL, run_at = now()
 WHERE id = $1 AND status = 'running' AND attempts = $2
 RETURNING *;
+
+-- name: request_cancel
+-- Cancelling a running job is cooperative: the worker running it is told and stops it.
+UPDATE jobq_jobs SET cancel_requested_at = coalesce(cancel_requested_at, now())
+WHERE id = $1 AND status = 'running'
+RETURNING *;
+
+-- name: finish_cancelled
+WITH done AS (
+    UPDATE jobq_jobs SET status = 'cancelled', finished_at = now()
+    WHERE id = $1 AND status = 'running' AND attempts = $2
+    RETURNING id, attempts, worker_id, started_at, finished_at
+)
+INSERT INTO jobq_job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome)
+SELECT id, attempts, worker_id, started_at, finished_at, 'cancelled' FROM done
+RETURNING job_id;
+
+-- name: cancel_requests_for_worker
+SELECT id, attempts FROM jobq_jobs
+WHERE worker_id = $1 AND status = 'running' AND cancel_requested_at IS NOT NULL;
+
+-- name: paused_queues
+SELECT name FROM jobq_queues WHERE paused;
+
+-- name: allow_self_dispatch
+-- Marks the transaction as one whose inserted jobs the client dispatches itself, so the
+-- insert trigger does not wake the dispatch relay for them.
+SELECT set_config('jobq.dispatches', 'on', true);
+
+-- name: wake_relay
+SELECT pg_notify('jobq_new_jobs', '');
+
+-- name: queued_jobs_page
+-- The dispatch relay's sweep: queued jobs in id order after $1.
+SELECT id, attempts, queue, run_at, priority, trace_context, status FROM jobq_jobs
+WHERE status = 'queued' AND id > $1
+ORDER BY id
+LIMIT $2;
+
+-- name: promote_due_jobs
+-- scheduled → queued for up to $1 jobs whose time has come, for the leader to dispatch.
+UPDATE jobq_jobs SET status = 'queued'
+WHERE id IN (
+    SELECT id FROM jobq_jobs WHERE status = 'scheduled' AND run_at <= now()
+    ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED
+) AND status = 'scheduled'
+RETURNING id, attempts, queue, run_at, priority, trace_context, status;
+
+-- name: mark_lost_workers
+-- Workers whose heartbeat is older than $1 seconds are gone.
+UPDATE jobq_workers SET stopped_at = now(), leader_since = NULL
+WHERE stopped_at IS NULL AND heartbeat_at < now() - make_interval(secs => $1)
+RETURNING id;
+
+-- name: rescue_jobs
+-- Running jobs whose worker is gone go back to the queue (the lost attempt counts), or
+-- are dead when it was their last, or cancelled when that was asked. The UPDATE
+-- re-checks `running`, so a job that finished meanwhile is left alone.
+WITH lost AS (
+    SELECT j.id FROM jobq_jobs j
+    WHERE j.status = 'running'
+      AND NOT EXISTS (
+          SELECT 1 FROM jobq_workers w WHERE w.id = j.worker_id AND w.stopped_at IS NULL)
+    FOR UPDATE SKIP LOCKED
+), moved AS (
+    UPDATE jobq_jobs j
+    SET status = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'
+                      WHEN j.attempts >= j.max_attempts THEN 'dead'
+                      ELSE 'queued' END,
+        finished_at = CASE WHEN j.cancel_requested_at IS NOT NULL OR j.attempts >= j.max_attempts
+                           THEN now() END,
+        run_at = now(),
+        error = $1
+    FROM lost WHERE j.id = lost.id AND j.status = 'running'
+    RETURNING j.id, j.attempts, j.worker_id, j.started_at, j.status, j.queue, j.run_at,
+              j.trace_context, j.priority
+), recorded AS (
+    INSERT INTO jobq_job_attempts (job_id, attempt, worker_id, started_at, outcome, error)
+    SELECT id, attempts, worker_id, started_at, 'lost', $1 FROM moved
+    ON CONFLICT DO NOTHING
+)
+SELECT * FROM moved;
+
+-- name: revive_worker
+-- A worker declared gone that is in fact alive (a long pause) registers again.
+UPDATE jobq_workers SET stopped_at = NULL, heartbeat_at = now() WHERE id = $1;
+
+-- name: set_leader
+UPDATE jobq_workers SET leader_since = CASE WHEN $2 THEN now() END WHERE id = $1;
+
+-- name: prune_finished_jobs
+-- Up to $3 finished jobs past retention: $1 seconds (succeeded, cancelled), $2 (dead).
+DELETE FROM jobq_jobs WHERE id IN (
+    SELECT id FROM jobq_jobs
+    WHERE status IN ('succeeded', 'dead', 'cancelled')
+      AND finished_at < now() - make_interval(secs => LEAST($1::float8, $2::float8))
+      AND finished_at < now() - make_interval(secs => CASE WHEN status = 'dead' THEN $2::float8 ELSE $1::float8 END)
+    LIMIT $3
+)
+RETURNING id;
+
+-- name: prune_stopped_workers
+DELETE FROM jobq_workers w
+WHERE w.stopped_at < now() - interval '1 day'
+  AND NOT EXISTS (SELECT 1 FROM jobq_jobs j WHERE j.worker_id = w.id AND j.status = 'running');
+
+-- name: insert_schedule
+INSERT INTO jobq_schedules (id, name, cron, timezone, job, missed, paused, next_run_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING *;
+
+-- name: get_schedule
+SELECT * FROM jobq_schedules WHERE id = $1;
+
+-- name: list_schedules
+SELECT * FROM jobq_schedules ORDER BY name;
+
+-- name: update_schedule
+UPDATE jobq_schedules
+SET name = $2, cron = $3, timezone = $4, job = $5, missed = $6, paused = $7, next_run_at = $8,
+    updated_at = now()
+WHERE id = $1
+RETURNING *;
+
+-- name: delete_schedule
+DELETE FROM jobq_schedules WHERE id = $1 RETURNING id;
+
+-- name: due_schedules
+-- Locked for the firing transaction; SKIP LOCKED lets a second leader (split brain)
+-- pass over what the first is firing instead of waiting on it.
+SELECT *, now() AS db_now FROM jobq_schedules
+WHERE NOT paused AND next_run_at <= now()
+ORDER BY next_run_at
+LIMIT 100
+FOR UPDATE SKIP LOCKED;
+
+-- name: advance_schedule
+UPDATE jobq_schedules
+SET next_run_at = $2, last_run_at = coalesce($3, last_run_at), last_job_id = coalesce($4, last_job_id)
+WHERE id = $1;
+
+-- name: claims_of_worker
+-- Attempts PostgreSQL says this worker runs, claimed more than $2 seconds ago; the
+-- worker hands back any it is not in fact running (a claim whose answer was lost).
+SELECT id, attempts FROM jobq_jobs
+WHERE worker_id = $1 AND status = 'running' AND started_at < now() - make_interval(secs => $2::float8);

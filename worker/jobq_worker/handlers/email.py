@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -15,6 +15,8 @@ from ..errors import PermanentFailure
 from ..registry import handler
 
 ADDRESS = r"^[^@\s<>]+@[^@\s<>]+$"
+# In the JSON Schema too, so the API rejects a bad address before the job is stored.
+Address = Annotated[str, Field(pattern=ADDRESS)]
 
 
 class EmailPayload(BaseModel):
@@ -22,9 +24,9 @@ class EmailPayload(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    to: list[str] = Field(min_length=1, max_length=50, description="Recipient addresses.")
-    cc: list[str] = Field(default_factory=list, max_length=50)
-    bcc: list[str] = Field(default_factory=list, max_length=50)
+    to: list[Address] = Field(min_length=1, max_length=50, description="Recipient addresses.")
+    cc: list[Address] = Field(default_factory=list, max_length=50)
+    bcc: list[Address] = Field(default_factory=list, max_length=50)
     sender: str | None = Field(default=None, alias="from", pattern=ADDRESS, description="Defaults to JOBQ_SMTP_FROM.")
     reply_to: str | None = Field(default=None, pattern=ADDRESS)
     subject: str = Field(min_length=1, max_length=998)
@@ -36,16 +38,6 @@ class EmailPayload(BaseModel):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
-
-    @field_validator("to", "cc", "bcc")
-    @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
-        import re
-
-        for address in value:
-            if not re.match(ADDRESS, address):
-                raise ValueError(f"{address!r} is not an email address")
-        return value
 
     @model_validator(mode="after")
     def _has_body(self) -> EmailPayload:
@@ -88,7 +80,10 @@ async def send_email(ctx: JobContext, payload: EmailPayload) -> dict[str, Any]:
     url = urlsplit(ctx.settings.smtp_url.get_secret_value())
     implicit_tls = url.scheme == "smtps"
     message_id = f"<{ctx.job_id}@jobq>"
-    message = build_message(payload, ctx.settings.smtp_from, message_id)
+    try:
+        message = build_message(payload, ctx.settings.smtp_from, message_id)
+    except ValueError as exc:  # e.g. a second Subject or a line break in a header: no retry fixes it
+        raise PermanentFailure(f"cannot build the message: {exc}") from exc
     try:
         errors, _ = await aiosmtplib.send(
             message,
@@ -100,7 +95,10 @@ async def send_email(ctx: JobContext, payload: EmailPayload) -> dict[str, Any]:
             timeout=60,
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:
-        raise PermanentFailure(f"every recipient was refused: {exc}") from exc
+        # A 4xx refusal (greylisting, full mailbox) may pass on a later attempt.
+        if all(refusal.code >= 500 for refusal in exc.recipients):
+            raise PermanentFailure(f"every recipient was refused: {exc}") from exc
+        raise
     except aiosmtplib.SMTPResponseException as exc:
         if exc.code >= 500:
             raise PermanentFailure(f"SMTP server refused the message: {exc.code} {exc.message}") from exc

@@ -17,7 +17,7 @@ import ipaddress
 import socket
 import time
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -59,7 +59,9 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 def is_public(address: str) -> bool:
     """Whether an IP address is a public unicast address."""
     ip = ipaddress.ip_address(address)
-    return not (
+    # is_global also rules out what is_private misses, such as the shared (carrier-grade
+    # NAT) range 100.64.0.0/10 where some clouds serve instance metadata.
+    return ip.is_global and not (
         ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified
     )
 
@@ -96,15 +98,24 @@ async def post_webhook(ctx: JobContext, payload: WebhookPayload) -> dict[str, An
     target = urlunsplit((parts.scheme, f"{netloc}:{port}", parts.path or "/", parts.query, ""))
 
     body = orjson.dumps(payload.body)
-    headers = {
-        **payload.headers,
-        "Host": parts.netloc.rsplit("@", 1)[-1],
-        "Content-Type": "application/json",
-        "User-Agent": "jobq-webhook/1",
-        "X-Jobq-Job-Id": str(ctx.job_id),
-        "X-Jobq-Attempt": str(ctx.attempt),
-        "Idempotency-Key": ctx.idempotency_key or str(ctx.job_id),
-    }
+    headers = httpx.Headers(payload.headers)
+    # Ours replace a payload header of the same name in any letter case instead of doubling it.
+    headers.update(
+        {
+            "Host": parts.netloc.rsplit("@", 1)[-1],
+            "Content-Type": "application/json",
+            "User-Agent": "jobq-webhook/1",
+            "X-Jobq-Job-Id": str(ctx.job_id),
+            "X-Jobq-Attempt": str(ctx.attempt),
+            "Idempotency-Key": ctx.idempotency_key or str(ctx.job_id),
+        }
+    )
+    # The target names the address, not the host, so credentials in the URL go as Basic auth.
+    auth = (
+        httpx.BasicAuth(unquote(parts.username), unquote(parts.password or ""))
+        if parts.username
+        else httpx.USE_CLIENT_DEFAULT
+    )
     if ctx.settings.webhook_secret is not None:
         headers[SIGNATURE_HEADER] = sign(ctx.settings.webhook_secret.get_secret_value(), int(time.time()), body)
     started = time.monotonic()
@@ -112,6 +123,7 @@ async def post_webhook(ctx: JobContext, payload: WebhookPayload) -> dict[str, An
         target,
         content=body,
         headers=headers,
+        auth=auth,
         timeout=payload.timeout_s or ctx.settings.webhook_timeout_s,
         extensions={"sni_hostname": host},
     )

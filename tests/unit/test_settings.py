@@ -1,0 +1,219 @@
+"""Settings from `JOBQ_*` variables: a bad value stops the process with one clear line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from jobq_api.settings import ApiSettings
+from jobq_core.errors import ConfigurationError
+from jobq_core.settings import CoreSettings, env_name, load
+from jobq_worker.settings import WorkerSettings
+
+PASSWORD = "s3cret-Pa55word"
+DATABASE_URL = f"postgresql://jobq:{PASSWORD}@db.example:5432/jobq"
+REDIS_URL = f"redis://:{PASSWORD}@redis.example:6379/0"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """No JOBQ_* variable leaks in from the machine or from another test."""
+    for name in [k for k in os.environ if k.startswith("JOBQ_")]:
+        monkeypatch.delenv(name)
+    yield monkeypatch
+
+
+@pytest.fixture
+def env(clean_env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """A valid environment to spoil one variable at a time."""
+    clean_env.setenv("JOBQ_DATABASE_URL", DATABASE_URL)
+    clean_env.setenv("JOBQ_REDIS_URL", REDIS_URL)
+    return clean_env
+
+
+def config_error(settings_class: type[CoreSettings]) -> str:
+    with pytest.raises(ConfigurationError) as info:
+        load(settings_class)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_env_name_is_the_prefixed_upper_case_field() -> None:
+    assert env_name("database_url") == "JOBQ_DATABASE_URL"
+
+
+@pytest.mark.parametrize("settings_class", [CoreSettings, ApiSettings, WorkerSettings])
+def test_valid_settings_load_with_the_urls_kept_secret(env: pytest.MonkeyPatch, settings_class: type) -> None:
+    settings = load(settings_class)
+    assert settings.database_url.get_secret_value() == DATABASE_URL
+    assert settings.redis_url.get_secret_value() == REDIS_URL
+    assert PASSWORD not in repr(settings)
+    assert PASSWORD not in str(settings)
+
+
+@pytest.mark.parametrize("settings_class", [CoreSettings, ApiSettings, WorkerSettings])
+def test_a_missing_database_url_is_named_and_said_to_be_required(
+    env: pytest.MonkeyPatch, settings_class: type[CoreSettings]
+) -> None:
+    env.delenv("JOBQ_DATABASE_URL")
+    assert config_error(settings_class) == "JOBQ_DATABASE_URL is required"
+
+
+def test_every_missing_variable_is_reported(clean_env: pytest.MonkeyPatch) -> None:
+    message = config_error(CoreSettings)
+    assert "JOBQ_DATABASE_URL is required" in message
+    assert "JOBQ_REDIS_URL is required" in message
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://jobq:{pw}@db/jobq", "db.example:5432/jobq?password={pw}", "redis://:{pw}@x/0"]
+)
+def test_a_database_url_with_the_wrong_scheme_is_named_without_its_password(env: pytest.MonkeyPatch, url: str) -> None:
+    env.setenv("JOBQ_DATABASE_URL", url.format(pw=PASSWORD))
+    message = config_error(CoreSettings)
+    assert message.startswith("JOBQ_DATABASE_URL ")
+    assert "postgresql://" in message  # says what it should be
+    assert PASSWORD not in message
+
+
+def test_a_redis_url_with_the_wrong_scheme_is_named_without_its_password(env: pytest.MonkeyPatch) -> None:
+    env.setenv("JOBQ_REDIS_URL", f"http://:{PASSWORD}@redis.example/0")
+    message = config_error(CoreSettings)
+    assert message.startswith("JOBQ_REDIS_URL ")
+    assert PASSWORD not in message
+
+
+def test_the_error_does_not_carry_the_secret_in_its_chain(env: pytest.MonkeyPatch) -> None:
+    env.setenv("JOBQ_DATABASE_URL", f"mysql://jobq:{PASSWORD}@db/jobq")
+    with pytest.raises(ConfigurationError) as info:
+        load(CoreSettings)
+    # `from None`: a logged traceback shows no pydantic error quoting the input.
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+    assert PASSWORD not in repr(info.value)
+    assert PASSWORD not in info.value.message
+
+
+@pytest.mark.parametrize("port", ["eighty", "80.5", ""])
+def test_a_non_integer_port_is_named(env: pytest.MonkeyPatch, port: str) -> None:
+    env.setenv("JOBQ_PORT", port)
+    message = config_error(ApiSettings)
+    assert message.startswith("JOBQ_PORT ")
+    assert "integer" in message
+
+
+def test_an_out_of_range_port_is_named(env: pytest.MonkeyPatch) -> None:
+    env.setenv("JOBQ_PORT", "70000")
+    assert config_error(ApiSettings).startswith("JOBQ_PORT ")
+
+
+def test_several_bad_values_are_all_reported_with_a_valid_one_untouched(env: pytest.MonkeyPatch) -> None:
+    env.setenv("JOBQ_PORT", "x")
+    env.setenv("JOBQ_MAX_BATCH_JOBS", "0")
+    env.setenv("JOBQ_HOST", "127.0.0.1")
+    message = config_error(ApiSettings)
+    assert "JOBQ_PORT" in message
+    assert "JOBQ_MAX_BATCH_JOBS" in message
+    assert "JOBQ_HOST" not in message
+
+
+def test_api_settings_read_their_variables(env: pytest.MonkeyPatch) -> None:
+    env.setenv("JOBQ_PORT", "9123")
+    env.setenv("JOBQ_LOG_LEVEL", "debug")
+    settings = load(ApiSettings)
+    assert settings.port == 9123
+    assert settings.log_level == "DEBUG"
+
+
+def test_a_bad_log_level_is_named(env: pytest.MonkeyPatch) -> None:
+    env.setenv("JOBQ_LOG_LEVEL", "LOUD")
+    assert config_error(CoreSettings).startswith("JOBQ_LOG_LEVEL ")
+
+
+def test_worker_lists_split_on_commas(env: pytest.MonkeyPatch) -> None:
+    env.setenv("JOBQ_HANDLER_MODULES", "myapp.jobs, other.handlers ,,third")
+    env.setenv("JOBQ_QUEUES", "default,emails")
+    settings = load(WorkerSettings)
+    assert settings.handler_module_list == ["myapp.jobs", "other.handlers", "third"]
+    assert settings.queue_list == ["default", "emails"]
+
+
+@pytest.mark.parametrize("value", ["", " ", ", ,"])
+def test_empty_worker_lists_are_empty(env: pytest.MonkeyPatch, value: str) -> None:
+    env.setenv("JOBQ_QUEUES", value)
+    env.setenv("JOBQ_HANDLER_MODULES", value)
+    settings = load(WorkerSettings)
+    assert settings.queue_list == []
+    assert settings.handler_module_list == []
+
+
+@pytest.mark.parametrize("url", ["smtp://user:pw@mail:587", "smtps://mail:465"])
+def test_smtp_urls_are_accepted(env: pytest.MonkeyPatch, url: str) -> None:
+    env.setenv("JOBQ_SMTP_URL", url)
+    settings = load(WorkerSettings)
+    assert settings.smtp_url is not None
+    assert settings.smtp_url.get_secret_value() == url
+
+
+@pytest.mark.parametrize("url", [f"http://user:{PASSWORD}@mail:587", f"mail.example:{PASSWORD}", "imap://mail"])
+def test_a_bad_smtp_url_scheme_is_rejected_by_name(env: pytest.MonkeyPatch, url: str) -> None:
+    env.setenv("JOBQ_SMTP_URL", url)
+    message = config_error(WorkerSettings)
+    assert message.startswith("JOBQ_SMTP_URL ")
+    assert "smtp://" in message
+    assert PASSWORD not in message
+
+
+def test_worker_bounds_are_named(env: pytest.MonkeyPatch) -> None:
+    env.setenv("JOBQ_CONCURRENCY", "0")
+    assert config_error(WorkerSettings).startswith("JOBQ_CONCURRENCY ")
+
+
+# --- the processes ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exits_without_database_url() -> dict[str, subprocess.CompletedProcess[str]]:
+    """`python -m jobq_api` and `python -m jobq_worker` started (in parallel) without JOBQ_DATABASE_URL."""
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("JOBQ_")}
+    child_env["JOBQ_REDIS_URL"] = REDIS_URL
+    procs = {
+        module: subprocess.Popen(
+            [sys.executable, "-m", module],
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for module in ("jobq_api", "jobq_worker")
+    }
+    results = {}
+    for module, proc in procs.items():
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        results[module] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return results
+
+
+@pytest.mark.parametrize("module", ["jobq_api", "jobq_worker"])
+def test_a_service_without_database_url_exits_2_with_one_line(
+    exits_without_database_url: dict[str, subprocess.CompletedProcess[str]], module: str
+) -> None:
+    result = exits_without_database_url[module]
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "JOBQ_DATABASE_URL" in lines[0]
+    assert "required" in lines[0]
+    assert PASSWORD not in result.stderr
+    assert result.stdout == ""

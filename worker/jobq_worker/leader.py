@@ -1,0 +1,156 @@
+"""One leader per cluster: a PostgreSQL advisory lock held on a dedicated connection.
+
+Every worker process tries to take the lock every second; the one holding it runs the
+duties. The lock lives as long as the holder's session, so when the leader dies (even
+by kill -9) PostgreSQL releases it and another worker takes over within about a second.
+TCP keepalives bound how long a leader that vanished from the network keeps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from jobq_core.db import CONNECTION_ERRORS, Q
+from jobq_core.errors import UnavailableError
+from jobq_core.names import LEADER_LOCK_KEY, NEW_JOBS_CHANNEL
+
+from .duties import Duties
+from .settings import WorkerSettings
+
+log = logging.getLogger("jobq.leader")
+
+_RETRYABLE: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, UnavailableError)
+ELECTION_INTERVAL_S = 1.0
+LOCK_CHECK_INTERVAL_S = 1.0
+PROMOTE_INTERVAL_S = 0.2
+SCHEDULE_INTERVAL_S = 0.25
+RESCUE_INTERVAL_S = 1.0
+PRUNE_INTERVAL_S = 60.0
+RELAY_RETRY_S = 1.0
+# Server-side keepalives on the lock connection: a leader whose host vanished loses
+# the lock after about idle + interval * count seconds.
+KEEPALIVES = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"}
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+
+
+class Leadership:
+    """Campaigns for the leader lock and runs the duties while holding it."""
+
+    def __init__(self, settings: WorkerSettings, worker_id: str, pool: asyncpg.Pool, duties: Duties) -> None:
+        self.settings, self.worker_id, self.pool, self.duties = settings, worker_id, pool, duties
+        self.is_leader = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Campaign until `stop` is set."""
+        while not stop.is_set():
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(
+                    self.settings.database_url.get_secret_value(), server_settings=KEEPALIVES, timeout=5
+                )
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY):
+                    await self._lead(conn, stop)
+                else:
+                    await _wait(stop, ELECTION_INTERVAL_S)
+            except _RETRYABLE as exc:
+                log.warning("leader election: PostgreSQL unavailable (%s)", type(exc).__name__)
+                await _wait(stop, ELECTION_INTERVAL_S)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), 5)  # releases the lock
+
+    async def _lead(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
+        log.info("worker %s is the leader", self.worker_id)
+        self.is_leader = True
+        elected = time.monotonic()
+        wake_relay = asyncio.Event()
+        wake_relay.set()  # a new leader sweeps once at once
+
+        def on_notify(*_: Any) -> None:
+            wake_relay.set()
+
+        await conn.add_listener(NEW_JOBS_CHANNEL, on_notify)
+        with contextlib.suppress(Exception):
+            await self.pool.execute(Q["set_leader"], self.worker_id, True)
+
+        async def rescue() -> None:
+            # Judge heartbeats only after watching them for a full timeout as leader: right
+            # after an outage every heartbeat is old, and none of those workers is dead.
+            if time.monotonic() - elected >= self.settings.worker_timeout_s:
+                await self.duties.rescue()
+
+        loops = [
+            self._keep_lock(conn),
+            self._relay(wake_relay),
+            self._every("promote", PROMOTE_INTERVAL_S, self.duties.promote),
+            self._every("schedules", SCHEDULE_INTERVAL_S, self.duties.fire_schedules),
+            self._every("rescue", RESCUE_INTERVAL_S, rescue),
+            self._every("prune", PRUNE_INTERVAL_S, self.duties.prune),
+        ]
+        tasks = [asyncio.create_task(loop) for loop in loops]
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopped and task.exception():
+                    log.warning("leadership lost: %s", type(task.exception()).__name__)
+        finally:
+            for task in [*tasks, stopped]:
+                task.cancel()
+            await asyncio.gather(*tasks, stopped, return_exceptions=True)
+            self.is_leader = False
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.pool.execute(Q["set_leader"], self.worker_id, False), 2)
+
+    async def _keep_lock(self, conn: asyncpg.Connection) -> None:
+        """Return (ending leadership) when the lock connection stops answering."""
+        while True:
+            await asyncio.sleep(LOCK_CHECK_INTERVAL_S)
+            await asyncio.wait_for(conn.fetchval("SELECT 1"), 5)
+
+    async def _every(self, name: str, interval_s: float, step: Callable[[], Awaitable[Any]]) -> None:
+        while True:
+            await self._step(name, step)
+            await asyncio.sleep(interval_s)
+
+    async def _step(self, name: str, step: Callable[[], Awaitable[Any]]) -> bool:
+        """Run one step; a failure is logged, and the loop goes on."""
+        try:
+            await step()
+            return True
+        except UnavailableError as exc:
+            log.warning("%s: %s", name, exc.message)
+        except Exception:
+            log.exception("%s failed", name)
+        return False
+
+    async def _relay(self, wake: asyncio.Event) -> None:
+        """Sweep on wake-ups (NOTIFY, Redis emptied) and every `relay_sweep_s` seconds."""
+        last_sweep = time.monotonic()
+        while True:
+            try:
+                if await self.duties.redis_was_emptied():
+                    log.warning("Redis lost its data: sending every queued job again")
+                    wake.set()
+            except UnavailableError:
+                pass
+            if wake.is_set() or time.monotonic() - last_sweep >= self.settings.relay_sweep_s:
+                wake.clear()
+                last_sweep = time.monotonic()
+                if not await self._step("relay", self.duties.relay):
+                    wake.set()  # try again after a pause
+                    await asyncio.sleep(RELAY_RETRY_S)
+            await asyncio.sleep(0.05)  # coalesce a burst of notifications into one sweep
+            await _wait(wake, 1.0)
