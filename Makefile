@@ -55,5 +55,12 @@ test-fast: venv ## unit tests only (no servers)
 bench: venv ## run the benchmarks and write bench/results/
 	$(BIN)/python -m bench.throughput
 
+.PHONY: kube-binaries cluster
+kube-binaries: ## build, or find in the cache, etcd, kube-apiserver, kube-controller-manager, kubectl, helm
+	bash tools/kube/build.sh
+
+cluster: ## start a local Kubernetes control plane and print its KUBECONFIG
+	$(PYTHON) -m tools.kube.cluster up
+
 clean: ## remove the virtual environment and local data
 	rm -rf $(VENV) .jobq

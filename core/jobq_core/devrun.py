@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncpg
 
 from . import apikeys
-from .localservers import LocalServer, free_port, start_postgres, start_redis
+from .localservers import LocalServer, die_with_parent, free_port, start_postgres, start_redis
 from .migrate import migrate_url
 from .names import ENV_PREFIX
 
@@ -46,6 +46,14 @@ def _admin_key(database_url: str, key_file: Path) -> str:
         key_file.touch(mode=0o600)
         key_file.write_text(key + "\n")
     return key
+
+
+def _start_child(module: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    # A session of its own keeps the terminal's Ctrl-C away from the child: the runner
+    # stops children in order instead.
+    return subprocess.Popen(
+        [sys.executable, "-m", module], env=env, start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM)
+    )
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
@@ -95,10 +103,10 @@ def run(args: argparse.Namespace) -> int:
         port = args.port or free_port()
         env[f"{ENV_PREFIX}HOST"] = args.host
         env[f"{ENV_PREFIX}PORT"] = str(port)
-        api = subprocess.Popen([sys.executable, "-m", "jobq_api"], env=env, start_new_session=True)
+        api = _start_child("jobq_api", env)
         children.append(api)
         for _ in range(args.workers):
-            children.append(subprocess.Popen([sys.executable, "-m", "jobq_worker"], env=env, start_new_session=True))
+            children.append(_start_child("jobq_worker", env))
         api_url = f"http://{args.host}:{port}"
         _wait_http(api_url + "/healthz", api)
         print(

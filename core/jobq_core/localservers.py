@@ -9,6 +9,7 @@ dedicated system user, as the wheel itself does.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import os
 import pwd
@@ -17,12 +18,32 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 PG_USER = "embedded_postgres"
 LOOPBACK = "127.0.0.1"
+
+
+PR_SET_PDEATHSIG = 1  # prctl option, from <sys/prctl.h>
+
+
+def die_with_parent(sig: int) -> Callable[[], None]:
+    """A `preexec_fn` that has the child receive `sig` when its parent dies, even by kill -9.
+
+    Linux only (prctl); elsewhere a child outlives a killed parent. It runs after the
+    child switched user, which would otherwise clear the setting. Linux sends the signal
+    when the *thread* that started the child ends: start servers from a thread that lives
+    as long as they should.
+    """
+
+    def arm() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
+
+    return arm
 
 
 def free_port() -> int:
@@ -161,6 +182,7 @@ def start_postgres(data_dir: Path, port: int | None = None, *, durable: bool = T
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGINT),
             **_as_user(user),
         )
     try:
@@ -219,6 +241,12 @@ def start_redis(data_dir: Path, port: int | None = None, *, durable: bool = True
         "--logfile",
         str(data_dir / "redis.log"),
     ]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=die_with_parent(signal.SIGTERM),
+    )
     _wait_for_port(port, proc, 15, "redis-server")
     return LocalServer("redis", f"redis://{LOOPBACK}:{port}/0", port, proc, data_dir)

@@ -145,19 +145,20 @@ async def fire_due(pool: asyncpg.Pool, queue: QueueClient) -> int:
     async with unavailable_as_error(), pool.acquire() as conn, conn.transaction():
         await conn.execute(Q["allow_self_dispatch"])
         due = await conn.fetch(Q["due_schedules"])
-        plans = [
-            (
-                schedule,
-                cron.plan(
+        plans = []
+        for schedule in due:
+            try:
+                planned = cron.plan(
                     schedule["cron"],
                     schedule["timezone"],
                     schedule["next_run_at"],
                     schedule["db_now"],
                     cron.Missed(schedule["missed"]),
-                ),
-            )
-            for schedule in due
-        ]
+                )
+            except (ValueError, KeyError) as exc:  # a row written behind the API's back; the rest still fire
+                log.error("schedule %s cannot be planned: %s", schedule["name"], exc)
+                continue
+            plans.append((schedule, planned))
         new_jobs = [job_for_slot(schedule, slot) for schedule, planned in plans for slot in planned.fire]
         inserted = await store.insert_jobs(conn, new_jobs) if new_jobs else store.Inserted()
         job_by_key = {job["idempotency_key"]: job["id"] for job in inserted.jobs}

@@ -1,0 +1,140 @@
+"""Acting on work in flight: cancel a running job, pause a queue, priorities, delays, pruning."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import httpx
+
+from tests.integration.conftest import StartWorker, wait_for_status
+from tests.support.wait import until
+
+
+async def submit(api: httpx.AsyncClient, auth: dict[str, str], **job: Any) -> dict[str, Any]:
+    response = await api.post("/v1/jobs", json=job, headers=auth)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+async def test_cancelling_a_running_job_stops_it_and_it_is_not_retried(
+    api: httpx.AsyncClient, auth: dict[str, str], start_worker: StartWorker
+) -> None:
+    await start_worker()
+    job = await submit(api, auth, type="jobq.sleep", payload={"seconds": 60}, max_attempts=3)
+    await wait_for_status(api, auth, job["id"], {"running"})
+
+    response = await api.post(f"/v1/jobs/{job['id']}/cancel", headers=auth)
+    assert response.status_code == 202
+    assert response.json()["cancel_requested_at"] is not None
+
+    cancelled = await wait_for_status(api, auth, job["id"], {"cancelled", "succeeded", "queued", "dead"}, timeout_s=10)
+    assert (cancelled["status"], cancelled["attempts"]) == ("cancelled", 1)
+    assert [a["outcome"] for a in cancelled["history"]] == ["cancelled"]
+
+
+async def test_a_cancel_request_never_reaches_a_later_attempt_of_the_same_job(
+    api: httpx.AsyncClient, auth: dict[str, str], start_worker: StartWorker, db: asyncpg.Pool
+) -> None:
+    """ARQ's abort bookkeeping would cancel a later job reusing the id; jobq cancels one attempt."""
+    await start_worker()
+    job = await submit(api, auth, type="jobq.sleep", payload={"seconds": 60})
+    await wait_for_status(api, auth, job["id"], {"running"})
+    await api.post(f"/v1/jobs/{job['id']}/cancel", headers=auth)
+    await wait_for_status(api, auth, job["id"], {"cancelled"})
+    await db.execute("UPDATE jobq_jobs SET payload = '{\"seconds\": 0.5}' WHERE id = $1::uuid", job["id"])
+
+    retried = await api.post(f"/v1/jobs/{job['id']}/retry", headers=auth)
+    assert retried.status_code == 200
+
+    done = await wait_for_status(api, auth, job["id"], {"succeeded", "cancelled", "dead"})
+    assert (done["status"], done["attempts"]) == ("succeeded", 2)
+    assert done["cancel_requested_at"] is None
+    assert [a["outcome"] for a in done["history"]] == ["cancelled", "succeeded"]
+
+
+async def test_a_paused_queue_holds_its_jobs_while_others_run_then_resumes(
+    api: httpx.AsyncClient, auth: dict[str, str], start_worker: StartWorker, db: asyncpg.Pool
+) -> None:
+    await start_worker(JOBQ_QUEUES="default,lane-b")
+    paused = await api.post("/v1/queues/lane-b/pause", headers=auth)
+    assert paused.json()["paused"] is True
+    held = [await submit(api, auth, type="jobq.noop", queue="lane-b") for _ in range(5)]
+    free = [await submit(api, auth, type="jobq.noop") for _ in range(5)]
+
+    for job in free:
+        await wait_for_status(api, auth, job["id"], {"succeeded"})
+    started = await db.fetchval(
+        "SELECT count(*) FROM jobq_jobs WHERE queue = 'lane-b' AND (started_at IS NOT NULL OR status <> 'queued')"
+    )
+    assert started == 0, "a job of the paused queue started"
+
+    resumed = await api.post("/v1/queues/lane-b/resume", headers=auth)
+    assert resumed.json()["paused"] is False
+    for job in held:
+        done = await wait_for_status(api, auth, job["id"], {"succeeded", "dead"})
+        assert (done["status"], done["attempts"]) == ("succeeded", 1)
+
+
+async def test_higher_priority_jobs_run_first_within_a_queue(
+    api: httpx.AsyncClient, auth: dict[str, str], start_worker: StartWorker, db: asyncpg.Pool
+) -> None:
+    await start_worker(JOBQ_CONCURRENCY="1")
+    blocker = await submit(api, auth, type="jobq.sleep", payload={"seconds": 1})
+    await wait_for_status(api, auth, blocker["id"], {"running"})
+    low = [await submit(api, auth, type="jobq.noop", priority=0) for _ in range(10)]
+    high = [await submit(api, auth, type="jobq.noop", priority=10) for _ in range(5)]
+
+    for job in [*low, *high]:
+        await wait_for_status(api, auth, job["id"], {"succeeded"})
+    order = [
+        str(r["id"])
+        for r in await db.fetch("SELECT id FROM jobq_jobs WHERE type = 'jobq.noop' ORDER BY started_at, id")
+    ]
+    assert set(order[:5]) == {j["id"] for j in high}, "high-priority jobs did not start first"
+    assert order[5:] == [j["id"] for j in low], "equal priorities did not keep their order"
+
+
+async def test_a_delayed_job_starts_within_a_second_of_its_time(
+    api: httpx.AsyncClient, auth: dict[str, str], start_worker: StartWorker
+) -> None:
+    await start_worker()
+    job = await submit(api, auth, type="jobq.noop", delay_s=2)
+    assert job["status"] == "scheduled"
+
+    done = await wait_for_status(api, auth, job["id"], {"succeeded"})
+
+    late_s = (at(done["started_at"]) - at(job["run_at"])).total_seconds()
+    assert 0 <= late_s < 1, f"started {late_s:.3f}s after its time"
+
+
+async def test_finished_jobs_past_retention_are_pruned_and_others_kept(
+    api: httpx.AsyncClient, auth: dict[str, str], start_worker: StartWorker, db: asyncpg.Pool
+) -> None:
+    insert = (
+        "INSERT INTO jobq_jobs (id, type, queue, status, payload, max_attempts, timeout_s, run_at, finished_at)"
+        " VALUES (gen_random_uuid(), 'jobq.noop', 'default', $1, '{}', 1, 1, now(), now() - make_interval(secs => $2))"
+        " RETURNING id"
+    )
+    old_done = [await db.fetchval(insert, "succeeded", 7200.0) for _ in range(3)]
+    old_cancelled = await db.fetchval(insert, "cancelled", 7200.0)
+    recent_done = await db.fetchval(insert, "succeeded", 10.0)
+    old_dead = await db.fetchval(insert, "dead", 7200.0)
+
+    await start_worker(JOBQ_RETENTION_S="3600", JOBQ_DEAD_RETENTION_S="86400")
+
+    async def pruned() -> bool:
+        left = await db.fetchval(
+            "SELECT count(*) FROM jobq_jobs WHERE id = ANY($1::uuid[])", [*old_done, old_cancelled]
+        )
+        return bool(left == 0)
+
+    await until(pruned, timeout_s=20, what="old finished jobs to be pruned")
+    kept = await db.fetchval("SELECT count(*) FROM jobq_jobs WHERE id = ANY($1::uuid[])", [recent_done, old_dead])
+    assert kept == 2

@@ -1,0 +1,66 @@
+"""Fixtures for tests against a real Kubernetes control plane (see tools/kube).
+
+The binaries are built from Go modules on first use (tens of minutes, once per
+machine) and found in the cache afterwards. The build runs right after collection,
+when a test of this folder was selected, so the per-test timeout does not cover it;
+a build failure makes those tests error with the build's last lines.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.k8s.kube import Kube
+from tools.kube.binaries import build_binaries
+from tools.kube.cluster import ControlPlane
+
+HERE = Path(__file__).resolve().parent
+BINARIES = pytest.StashKey[Path | Exception]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build or find the binaries before the first test of this folder runs."""
+    selected = any(HERE in Path(item.path).resolve().parents for item in session.items)
+    if session.config.option.collectonly or not selected:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    fd, name = tempfile.mkstemp(prefix="jobq-kube-build-", suffix=".log")
+    os.close(fd)
+    log = Path(name)
+
+    def say_building() -> None:
+        if reporter is not None:
+            reporter.write_line(f"tests/k8s: building the Kubernetes binaries (once per machine), log in {log}")
+
+    try:
+        session.config.stash[BINARIES] = build_binaries(log=log, on_slow=say_building)
+        log.unlink()
+    except Exception as exc:
+        session.config.stash[BINARIES] = exc
+
+
+@pytest.fixture(scope="session")
+def kube(request: pytest.FixtureRequest) -> Iterator[Kube]:
+    """A real etcd + kube-apiserver + kube-controller-manager on loopback for the session."""
+    binaries = request.config.stash.get(BINARIES, None)
+    if binaries is None:  # a plugin added this folder's tests after collection finished
+        binaries = build_binaries()
+    if isinstance(binaries, Exception):
+        raise binaries
+    with ControlPlane.start(binaries) as cluster:
+        yield Kube(cluster)
+
+
+@pytest.fixture
+def namespace(kube: Kube) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards."""
+    name = f"jobq-test-{uuid.uuid4().hex[:8]}"
+    kube.kubectl("create", "namespace", name)
+    yield name
+    kube.kubectl("delete", "namespace", name, "--wait=false")

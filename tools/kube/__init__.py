@@ -1,0 +1,1 @@
+"""A local Kubernetes control plane built from Go modules, for the k8s tests and `make cluster`."""

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Build (or find) the binaries of a local Kubernetes control plane from Go modules:
+# etcd, kube-apiserver, kube-controller-manager, kubectl and helm, at the versions
+# in versions.env. No container runtime or downloaded release binary is needed.
+#
+#   tools/kube/build.sh          # prints the folder holding the binaries
+#
+# The binaries live outside the checkout, in a cache folder keyed by the Kubernetes
+# version, so every clone on the machine shares them:
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/jobq/kube-<KUBE_VERSION>/bin
+# Go's module and build caches sit beside it (…/jobq/go). A stamp file records what
+# was built with which versions, Go and flags; a second run is a no-op. A lock keeps
+# concurrent runs (two test sessions at once) from building twice.
+#
+# Progress goes to stderr; stdout carries only the bin folder.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=tools/kube/versions.env
+source "$here/versions.env"
+
+cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/jobq"
+root="$cache_root/kube-$KUBE_VERSION"
+bin="$root/bin"
+stamp="$root/stamp"
+
+# Module and build caches persist beside the binaries; -modcacherw keeps the module
+# cache deletable with a plain rm -rf. GOTOOLCHAIN=local: never fetch a toolchain.
+export GOMODCACHE="$cache_root/go/mod"
+export GOCACHE="$cache_root/go/build"
+export GOFLAGS="-mod=mod -modcacherw -buildvcs=false"
+export GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
+
+log() { echo "kube-build: $*" >&2; }
+
+command -v go >/dev/null || { log "needs the Go toolchain (1.26 or newer) on PATH"; exit 1; }
+
+mkdir -p "$bin" "$root/src"
+exec 9>"$root/.lock"
+flock 9
+touch "$stamp"
+
+go_version="$(go env GOVERSION)"
+# Any change to this script (flags, recipe) rebuilds: the Go build cache keeps that to a relink.
+script="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12)"
+# The tags Kubernetes' own release build uses; grpcnotrace also lets the linker drop
+# x/net/trace from etcd and helm.
+tags="selinux,notest,grpcnotrace"
+kube_minor="${KUBE_VERSION#v1.}"
+kube_minor="${kube_minor%%.*}"
+staging_version="v0.${KUBE_VERSION#v1.}"
+helm_major="${HELM_VERSION%%.*}"
+
+# One stamp line per binary group: what it is built from and how.
+declare -A recipe=(
+  [kube]="kube $KUBE_VERSION staging=$staging_version go=$go_version tags=$tags script=$script"
+  [etcd]="etcd $ETCD_VERSION go=$go_version tags=$tags script=$script"
+  [helm]="helm $HELM_VERSION go=$go_version tags=$tags script=$script"
+)
+declare -A binaries=(
+  [kube]="kube-apiserver kube-controller-manager kubectl"
+  [etcd]="etcd"
+  [helm]="helm"
+)
+
+up_to_date() {
+  local group="$1" name
+  grep -Fxq "${recipe[$group]}" "$stamp" || return 1
+  for name in ${binaries[$group]}; do
+    [[ -x "$bin/$name" ]] || return 1
+  done
+}
+
+record() {
+  local group="$1"
+  { grep -v "^$group " "$stamp" || true; echo "${recipe[$group]}"; } >"$stamp.tmp"
+  mv "$stamp.tmp" "$stamp"
+}
+
+# A throwaway module in the cache folder that requires what is to be built.
+new_module() {
+  local dir="$root/src/$1"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  printf 'module jobq.invalid/kube-build/%s\n\ngo 1.26.0\n' "$1" >"$dir/go.mod"
+  echo "$dir"
+}
+
+# Move freshly built binaries into bin/ one rename each, so a reader never sees half a file.
+install_from() {
+  local tmp="$1" name
+  shift
+  for name in "$@"; do
+    mv -f "$tmp/$name" "$bin/$name"
+  done
+  rm -rf "$tmp"
+}
+
+build_kube() {
+  local dir tmp info gomod build_date modules ldflags pkg
+  dir="$(new_module kube)"
+  cd "$dir"
+  info="$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION")"
+  gomod="$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' <<<"$info")"
+  # The release's tag time, so the binaries do not change with the day they were built.
+  build_date="$(sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' "${gomod%.mod}.info")"
+
+  # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with
+  # folders of its own repository; outside it, each maps to its published v0.X.Y.
+  modules="$(awk '$2 == "=>" && $3 ~ /^\.\/staging\// { print $1 }' "$gomod")"
+  [[ -n "$modules" ]] || { log "no staging modules found in $gomod"; exit 1; }
+  local -a edits=("-require=k8s.io/kubernetes@$KUBE_VERSION")
+  for pkg in $modules; do
+    edits+=("-replace=$pkg=$pkg@$staging_version")
+  done
+  go mod edit "${edits[@]}"
+  log "k8s.io/kubernetes $KUBE_VERSION with $(wc -w <<<"$modules") staging modules at $staging_version"
+
+  # What hack/lib/version.sh stamps into a release build.
+  ldflags="-s -w"
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$kube_minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+  done
+  tmp="$(mktemp -d "$root/build.XXXXXX")"
+  go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$tmp/" \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kubectl
+  # shellcheck disable=SC2086 # a word list by design
+  install_from "$tmp" ${binaries[kube]}
+}
+
+build_etcd() {
+  local dir tmp
+  dir="$(new_module etcd)"
+  cd "$dir"
+  go mod edit "-require=go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+  tmp="$(mktemp -d "$root/build.XXXXXX")"
+  go build -trimpath -tags "$tags" -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3
+  install_from "$tmp" etcd
+}
+
+build_helm() {
+  local dir tmp module="helm.sh/helm/$helm_major"
+  dir="$(new_module helm)"
+  cd "$dir"
+  go mod edit "-require=$module@$HELM_VERSION"
+  tmp="$(mktemp -d "$root/build.XXXXXX")"
+  go build -trimpath -tags "$tags" \
+    -ldflags "-s -w -X $module/internal/version.version=$HELM_VERSION -X $module/internal/version.gitTreeState=clean" \
+    -o "$tmp/helm" "$module/cmd/helm"
+  install_from "$tmp" helm
+}
+
+# Sequential on purpose: each build already uses every core, and later builds reuse
+# packages the earlier ones compiled (client-go, grpc, protobuf) from the build cache.
+for group in kube helm etcd; do
+  if up_to_date "$group"; then
+    continue
+  fi
+  log "building ${binaries[$group]} (${recipe[$group]}) ..."
+  started=$SECONDS
+  "build_$group"
+  record "$group"
+  log "built ${binaries[$group]} in $((SECONDS - started))s"
+done
+
+echo "$bin"
