@@ -9,7 +9,7 @@ LOCK := requirements/dev.lock
 UV_VERSION := 0.13.9
 PACKAGES := core api worker operator
 
-.PHONY: help venv lock run test test-fast lint format docs bench clean
+.PHONY: help venv lock locks images run test test-fast lint format docs bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,19 +28,41 @@ lock: | $(BIN)/uv ## re-resolve requirements/dev.lock from the pyproject files a
 	$(BIN)/uv pip compile --quiet --python $(BIN)/python requirements/dev.in -o $(LOCK) \
 		--no-emit-index-url --no-emit-find-links --custom-compile-command "make lock"
 
+# The images' locks: each service with core, for the image's platform (linux x86_64,
+# CPython 3.11), hashed, held to dev.lock's versions so the tested versions are the
+# shipped ones. The two local packages are left out; the Dockerfiles install them.
+# IMAGE_PYTHON is the Dockerfiles' base image version (a unit test holds them together).
+IMAGES := api worker operator
+IMAGE_PYTHON := 3.11.14
+locks: | $(BIN)/uv ## re-resolve requirements/{api,worker,operator}.lock for the images
+	grep -v '^-e ' $(LOCK) > $(VENV)/dev-constraints.txt
+	for svc in $(IMAGES); do \
+		$(BIN)/uv pip compile --quiet requirements/$$svc.in -o requirements/$$svc.lock \
+			--python-version $(IMAGE_PYTHON) --python-platform x86_64-manylinux_2_28 --generate-hashes \
+			-c $(VENV)/dev-constraints.txt --no-emit-package jobq-core --no-emit-package jobq-$$svc \
+			--no-emit-index-url --no-emit-find-links --custom-compile-command "make locks" || exit 1; \
+	done
+
+images: ## build the three images with Docker (jobq-api:dev, jobq-worker:dev, jobq-operator:dev)
+	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine is reachable; the Dockerfiles are checked by make lint (hadolint) instead" >&2; exit 1; }
+	for svc in $(IMAGES); do docker build -f $$svc/Dockerfile -t jobq-$$svc:dev . || exit 1; done
+
 run: venv ## run PostgreSQL, Redis, the API and two workers locally; Ctrl-C stops
 	$(BIN)/jobq run
 
-lint: venv ## ruff, mypy (strict on core), import-linter
+lint: venv ## ruff, mypy (strict on core), import-linter, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy core/jobq_core
 	$(BIN)/mypy api/jobq_api worker/jobq_worker
 	$(BIN)/lint-imports
+	$(BIN)/hadolint $(foreach s,$(IMAGES),$(s)/Dockerfile)
 	$(BIN)/python -m tools.docs --check
+	$(BIN)/python -m tools.chart_docs --check
 
-docs: venv ## regenerate the README's tables from their declarations
+docs: venv ## regenerate the README's and the chart README's tables from their declarations
 	$(BIN)/python -m tools.docs
+	$(BIN)/python -m tools.chart_docs
 
 format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

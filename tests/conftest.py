@@ -10,11 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import hypothesis
 import pytest
 import redis.asyncio as aioredis
 
 from jobq_core.localservers import LocalServer, start_postgres, start_redis
 from jobq_core.migrate import migrate_url
+
+# Property tests check behaviour, not speed: a busy machine must not fail them on
+# Hypothesis's per-example deadline.
+hypothesis.settings.register_profile("jobq", deadline=None)
+hypothesis.settings.load_profile("jobq")
 
 # Tests never read settings from the machine they run on.
 for _name in [k for k in os.environ if k.startswith("JOBQ_")]:

@@ -1,0 +1,299 @@
+"""The Helm chart charts/jobq, installed into a real Kubernetes API server.
+
+No node runs here, so Pods stay Pending and a hook Job never completes: installs and
+upgrades run with `--no-hooks`, and the hook objects are checked on their own with a
+server-side dry run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tests.k8s.kube import Kube
+
+CHART = str(Path(__file__).resolve().parents[2] / "charts" / "jobq")
+RELEASE = "demo"
+INSTANCE = f"app.kubernetes.io/instance={RELEASE}"
+EXTERNAL_DB = "postgresql://jobq:s3cret@db.example.internal:5432/jobq"
+EXTERNAL_REDIS = "redis://cache.example.internal:6379/0"
+LABELS = {
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+}
+
+
+def helm_args(*sets: str) -> list[str]:
+    """`--set` arguments for each of `sets`."""
+    return [arg for value in sets for arg in ("--set", value)]
+
+
+def install(kube: Kube, namespace: str, *sets: str, command: str = "install") -> None:
+    """`helm install` (or upgrade) the chart as RELEASE, without hooks (see the module docstring)."""
+    kube.helm(command, RELEASE, CHART, "-n", namespace, "--no-hooks", *helm_args(*sets))
+
+
+def parse(kube: Kube, text: str, *, server: str = "") -> list[dict[str, Any]]:
+    """The objects of a YAML stream, as JSON: through kubectl (client side, or a server-side dry run)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="jobq-chart-") as f:
+        f.write(text)
+        f.flush()
+        args = ["apply", "--dry-run=server", "-n", server] if server else ["create", "--dry-run=client"]
+        stream = kube.kubectl(*args, "-f", f.name, "-o", "json").stdout
+    # kubectl prints one JSON document per object, one after the other.
+    objects: list[dict[str, Any]] = []
+    decoder, stream, at = json.JSONDecoder(), stream.strip(), 0
+    while at < len(stream):
+        obj, at = decoder.raw_decode(stream, at)
+        objects += obj["items"] if obj.get("kind") == "List" else [obj]
+        while at < len(stream) and stream[at].isspace():
+            at += 1
+    return objects
+
+
+def rendered(kube: Kube, namespace: str) -> list[dict[str, Any]]:
+    """The release's objects as helm rendered them (before the API server defaulted any field)."""
+    return parse(kube, kube.helm("get", "manifest", RELEASE, "-n", namespace).stdout)
+
+
+def names(kube: Kube, kind: str, namespace: str) -> set[str]:
+    """Names of the release's objects of `kind` in the cluster."""
+    return {o["metadata"]["name"] for o in kube.get(kind, "-l", INSTANCE, "-n", namespace)["items"]}
+
+
+def pod_annotations(kube: Kube, namespace: str, deployment: str) -> dict[str, str]:
+    """The pod template annotations of one of the release's Deployments."""
+    found = kube.get("deployment", f"{RELEASE}-jobq-{deployment}", "-n", namespace)
+    return dict(found["spec"]["template"]["metadata"]["annotations"])
+
+
+def test_the_chart_passes_helm_lint_strict(kube: Kube) -> None:
+    kube.helm("lint", "--strict", CHART)
+    kube.helm(
+        "lint", "--strict", CHART,
+        *helm_args("postgresql.enabled=false", f"externalDatabase.url={EXTERNAL_DB}", "redis.enabled=false",
+                   f"externalRedis.url={EXTERNAL_REDIS}", "api.ingress.enabled=true"),
+    )  # fmt: skip
+
+
+def test_default_install_creates_the_api_workers_and_bundled_databases(kube: Kube, namespace: str) -> None:
+    install(kube, namespace)
+
+    assert names(kube, "deployments", namespace) == {"demo-jobq-api", "demo-jobq-worker"}
+    assert names(kube, "statefulsets", namespace) == {"demo-jobq-postgresql", "demo-jobq-redis"}
+    assert names(kube, "services", namespace) == {"demo-jobq-api", "demo-jobq-postgresql", "demo-jobq-redis"}
+    assert names(kube, "poddisruptionbudgets", namespace) == {"demo-jobq-api", "demo-jobq-worker"}
+    objects = rendered(kube, namespace)
+    for obj in objects:
+        assert set(obj["metadata"]["labels"]) >= LABELS, obj["metadata"]["name"]
+        kind, name = obj["kind"].lower(), obj["metadata"]["name"]
+        assert kube.get(kind, name, "-n", namespace)["metadata"]["uid"]
+
+    # The api Service selects the api pods, which the controllers create (and which stay Pending).
+    service = kube.get("service", "demo-jobq-api", "-n", namespace)
+    selector = ",".join(f"{k}={v}" for k, v in service["spec"]["selector"].items())
+    kube.until(lambda: kube.get("pods", "-l", selector, "-n", namespace)["items"], what="api pods")
+    kube.until(lambda: names(kube, "replicasets", namespace), what="ReplicaSets")
+    api = kube.get("deployment", "demo-jobq-api", "-n", namespace)["spec"]["template"]["spec"]
+    container = api["containers"][0]
+    assert container["image"] == "jobq-api:0.1.0"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert api["securityContext"]["runAsUser"] == 10001
+    assert api["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+
+    # The Secret's URLs point at the bundled servers with the passwords they were given.
+    secret = {
+        k: base64.b64decode(v).decode() for k, v in kube.get("secret", "demo-jobq", "-n", namespace)["data"].items()
+    }
+    pg_password = base64.b64decode(kube.get("secret", "demo-jobq-postgresql", "-n", namespace)["data"]["password"])
+    assert secret["databaseUrl"] == f"postgresql://jobq:{pg_password.decode()}@demo-jobq-postgresql:5432/jobq"
+    assert secret["redisUrl"].endswith("@demo-jobq-redis:6379/0")
+
+
+def test_the_worker_count_belongs_to_the_operator_and_survives_an_upgrade(kube: Kube, namespace: str) -> None:
+    install(kube, namespace)
+    deployments = {o["metadata"]["name"]: o for o in rendered(kube, namespace) if o["kind"] == "Deployment"}
+    worker = deployments["demo-jobq-worker"]
+    assert "replicas" not in worker["spec"]
+    pod = worker["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == 25 + 15
+    assert {"name": "JOBQ_DRAIN_S", "value": "25"} in pod["containers"][0]["env"]
+
+    kube.kubectl("scale", "deployment/demo-jobq-worker", "--replicas=5", "-n", namespace)
+    install(kube, namespace, "config.logLevel=DEBUG", command="upgrade")
+    assert kube.get("deployment", "demo-jobq-worker", "-n", namespace)["spec"]["replicas"] == 5
+
+
+def test_the_migration_hook_job_is_accepted_by_the_api_server(kube: Kube, namespace: str) -> None:
+    for sets in ([], ["postgresql.enabled=false", f"externalDatabase.url={EXTERNAL_DB}"]):
+        text = kube.helm(
+            "template", RELEASE, CHART, "-n", namespace, "--show-only", "templates/migration-secret.yaml",
+            "--show-only", "templates/migration-job.yaml", *helm_args(*sets),
+        ).stdout  # fmt: skip
+        objects = {o["kind"]: o for o in parse(kube, text, server=namespace)}
+        job = objects["Job"]
+        hooks = "post-install,pre-upgrade" if not sets else "pre-install,pre-upgrade"
+        assert job["metadata"]["annotations"]["helm.sh/hook"] == hooks
+        assert objects["Secret"]["metadata"]["annotations"]["helm.sh/hook"] == hooks
+        assert "hook-succeeded" in job["metadata"]["annotations"]["helm.sh/hook-delete-policy"]
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == ["python", "-m", "jobq_core.cli", "migrate"]
+    assert not kube.get("jobs", "-n", namespace)["items"]  # a dry run stores nothing
+
+
+def test_the_helm_test_hook_pod_is_accepted_by_the_api_server(kube: Kube, namespace: str) -> None:
+    text = kube.helm(
+        "template", RELEASE, CHART, "-n", namespace, "--show-only", "templates/tests/submit-job.yaml"
+    ).stdout
+    [pod] = parse(kube, text, server=namespace)
+
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    assert env["JOBQ_API_URL"] == "http://demo-jobq-api:80"
+    assert "jobq.noop" in pod["spec"]["containers"][0]["command"][-1]
+    assert not kube.get("pods", "-n", namespace)["items"]  # a dry run stores nothing
+
+
+def test_api_autoscaling_adds_an_hpa_and_leaves_the_replica_count_to_it(kube: Kube, namespace: str) -> None:
+    install(kube, namespace, "api.autoscaling.enabled=true", "api.autoscaling.maxReplicas=7")
+
+    hpa = kube.get("hpa", "demo-jobq-api", "-n", namespace)["spec"]
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo-jobq-api"}
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 7)
+    deployments = {o["metadata"]["name"]: o for o in rendered(kube, namespace) if o["kind"] == "Deployment"}
+    assert "replicas" not in deployments["demo-jobq-api"]["spec"]
+
+
+def test_install_with_ingress_and_external_servers(kube: Kube, namespace: str) -> None:
+    install(
+        kube, namespace,
+        "postgresql.enabled=false", f"externalDatabase.url={EXTERNAL_DB}",
+        "redis.enabled=false", f"externalRedis.url={EXTERNAL_REDIS}",
+        "api.ingress.enabled=true", "api.ingress.className=nginx",
+        "api.ingress.hosts[0].host=jobq.example.com", "api.ingress.hosts[0].paths[0].path=/",
+        "api.ingress.hosts[0].paths[0].pathType=Prefix",
+        "api.ingress.tls[0].secretName=jobq-tls", "api.ingress.tls[0].hosts[0]=jobq.example.com",
+    )  # fmt: skip
+
+    assert names(kube, "statefulsets", namespace) == set()
+    ingress = kube.get("ingress", "demo-jobq-api", "-n", namespace)["spec"]
+    assert ingress["ingressClassName"] == "nginx"
+    assert ingress["tls"] == [{"secretName": "jobq-tls", "hosts": ["jobq.example.com"]}]
+    backend = ingress["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "demo-jobq-api", "port": {"name": "http"}}
+    data = kube.get("secret", "demo-jobq", "-n", namespace)["data"]
+    assert base64.b64decode(data["databaseUrl"]).decode() == EXTERNAL_DB
+    assert base64.b64decode(data["redisUrl"]).decode() == EXTERNAL_REDIS
+
+
+def selector(spec: dict[str, Any]) -> str:
+    """A label selector (matchLabels and matchExpressions) as a kubectl `-l` string."""
+    terms = [f"{k}={v}" for k, v in spec.get("matchLabels", {}).items()]
+    terms += [f"{e['key']} in ({','.join(e['values'])})" for e in spec.get("matchExpressions", [])]
+    return ",".join(terms)
+
+
+def test_network_policies_let_only_jobq_pods_reach_the_bundled_servers(kube: Kube, namespace: str) -> None:
+    install(kube, namespace, "networkPolicy.enabled=true")
+
+    assert names(kube, "networkpolicies", namespace) == {"demo-jobq-api", "demo-jobq-postgresql", "demo-jobq-redis"}
+
+    def pods(label_selector: str) -> set[str]:
+        found = kube.get("pods", "-l", label_selector, "-n", namespace)["items"]
+        return {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in found}
+
+    everyone = {"api", "worker", "postgresql", "redis"}
+    kube.until(lambda: pods(INSTANCE) == everyone, timeout_s=60, what="a pod of each component")
+    for server in ("postgresql", "redis"):
+        policy = kube.get("networkpolicy", f"demo-jobq-{server}", "-n", namespace)["spec"]
+        assert pods(selector(policy["podSelector"])) == {server}
+        [rule] = policy["ingress"]
+        [peer] = rule["from"]
+        assert pods(selector(peer["podSelector"])) == {"api", "worker"}
+    api = kube.get("networkpolicy", "demo-jobq-api", "-n", namespace)["spec"]
+    assert pods(selector(api["podSelector"])) == {"api"}
+
+
+def test_an_existing_secret_replaces_the_charts_own(kube: Kube, namespace: str) -> None:
+    kube.kubectl(
+        "create", "secret", "generic", "urls", f"--from-literal=db={EXTERNAL_DB}",
+        f"--from-literal=redis={EXTERNAL_REDIS}", "-n", namespace,
+    )  # fmt: skip
+    install(
+        kube, namespace, "postgresql.enabled=false", "redis.enabled=false", "existingSecret=urls",
+        "existingSecretKeys.databaseUrl=db", "existingSecretKeys.redisUrl=redis",
+    )  # fmt: skip
+
+    assert names(kube, "secrets", namespace) == set()
+    env = kube.get("deployment", "demo-jobq-api", "-n", namespace)["spec"]["template"]["spec"]["containers"][0]["env"]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "valueFrom" in e}
+    assert refs == {
+        "JOBQ_DATABASE_URL": {"name": "urls", "key": "db"},
+        "JOBQ_REDIS_URL": {"name": "urls", "key": "redis"},
+    }
+
+
+def test_bad_values_are_rejected_naming_the_value(kube: Kube, namespace: str) -> None:
+    cases = {
+        "api.replicaCount=-1": "/api/replicaCount",
+        "api.replicaCount=many": "/api/replicaCount",
+        "worker.drainSeconds=soon": "/worker/drainSeconds",
+        "replicas=3": "'replicas' not allowed",
+        "api.autoscaling.maxReplicas=0": "/api/autoscaling/maxReplicas",
+        "postgresql.enabled=false": "externalDatabase.url is required",
+        "redis.enabled=false": "externalRedis.url is required",
+    }
+    for value, message in cases.items():
+        answer = kube.helm("install", RELEASE, CHART, "-n", namespace, "--no-hooks", "--set", value, check=False)
+        assert answer.returncode != 0, value
+        assert message in answer.stderr, (value, answer.stderr)
+    assert kube.helm("list", "-n", namespace, "-q").stdout.strip() == ""
+
+
+def test_upgrade_rolls_pods_on_config_change_and_only_what_changed(kube: Kube, namespace: str) -> None:
+    install(kube, namespace)
+    before = {d: pod_annotations(kube, namespace, d) for d in ("api", "worker")}
+
+    install(kube, namespace, "config.logLevel=DEBUG", command="upgrade")
+    after = {d: pod_annotations(kube, namespace, d) for d in ("api", "worker")}
+    for deployment in ("api", "worker"):
+        assert after[deployment]["checksum/config"] != before[deployment]["checksum/config"], deployment
+        assert after[deployment]["checksum/secret"] == before[deployment]["checksum/secret"], deployment
+    assert kube.get("configmap", "demo-jobq", "-n", namespace)["data"]["JOBQ_LOG_LEVEL"] == "DEBUG"
+
+    generation = kube.get("deployment", "demo-jobq-worker", "-n", namespace)["metadata"]["generation"]
+    worker_template = kube.get("deployment", "demo-jobq-worker", "-n", namespace)["spec"]["template"]
+    install(kube, namespace, "config.logLevel=DEBUG", "api.replicaCount=3", command="upgrade")
+    assert kube.get("deployment", "demo-jobq-api", "-n", namespace)["spec"]["replicas"] == 3
+    unchanged = kube.get("deployment", "demo-jobq-worker", "-n", namespace)
+    assert unchanged["spec"]["template"] == worker_template
+    assert unchanged["metadata"]["generation"] == generation
+
+
+def test_uninstall_leaves_nothing_of_the_release_behind(kube: Kube, namespace: str) -> None:
+    install(kube, namespace)
+    kube.until(lambda: names(kube, "replicasets", namespace), what="ReplicaSets")
+    kube.until(lambda: names(kube, "persistentvolumeclaims", namespace), what="the StatefulSets' claims")
+
+    kube.helm("uninstall", RELEASE, "-n", namespace)
+
+    kinds = kube.kubectl("api-resources", "--verbs=list", "--namespaced", "-o", "name").stdout.split()
+    kinds = [k for k in kinds if not k.startswith("events")]
+
+    def leftovers() -> list[str]:
+        found = kube.kubectl("get", ",".join(kinds), "-l", INSTANCE, "-n", namespace, "-o", "name")
+        return found.stdout.split()
+
+    kube.until(lambda: not leftovers(), timeout_s=60, what="the release's objects to be gone")
+    assert kube.helm("list", "-n", namespace, "-q").stdout.strip() == ""

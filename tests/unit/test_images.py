@@ -1,0 +1,193 @@
+"""The three Dockerfiles and their locks: what a cluster operator relies on without building them.
+
+No container engine runs in CI, so these read the Dockerfiles (hadolint in `make lint`
+checks the rest): a non-root numeric user, an exec-form entry point that is the command
+the tests run, a base image pinned to a patch release, a final stage that carries only
+the venv; and locks whose versions are the ones the test suite ran against.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ["api", "worker", "operator"]
+PINNED_BASE = re.compile(r"^python:3\.11\.\d+-slim-bookworm$")
+BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|make|build-essential|python3-dev|libpq-dev|git)\b")
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
+
+
+@dataclass
+class Stage:
+    """One `FROM` block: its image and its instructions as (keyword, arguments)."""
+
+    image: str
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def args(self, keyword: str) -> list[str]:
+        return [rest for kw, rest in self.instructions if kw == keyword]
+
+
+def parse_dockerfile(text: str) -> list[Stage]:
+    """The stages of a Dockerfile, with comments dropped and continuation lines joined."""
+    logical: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#") or (not line and not pending):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    assert not pending, "a continuation line ends the file"
+    stages: list[Stage] = []
+    for line in logical:
+        keyword, _, rest = line.partition(" ")
+        keyword, rest = keyword.upper(), rest.strip()
+        if keyword == "FROM":
+            stages.append(Stage(image=rest.split()[0]))
+        else:
+            assert stages, f"{keyword} before the first FROM"
+            stages[-1].instructions.append((keyword, rest))
+    return stages
+
+
+def stages_of(service: str) -> list[Stage]:
+    return parse_dockerfile((ROOT / service / "Dockerfile").read_text())
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pins(lock: Path) -> dict[str, str]:
+    """`name==version` lines of a requirements-style lock, by normalised name."""
+    found: dict[str, str] = {}
+    for line in lock.read_text().splitlines():
+        match = PIN.match(line)
+        if match:
+            found[normalise(match.group(1))] = match.group(2)
+    return found
+
+
+def env_of(stage: Stage) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for rest in stage.args("ENV"):
+        for pair in rest.split():
+            key, _, value = pair.partition("=")
+            values[key] = value
+    return values
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_base_image_is_pinned_to_a_patch_release(service: str) -> None:
+    stages = stages_of(service)
+    assert len(stages) >= 2, "multi-stage: a build stage and a runtime stage"
+    for stage in stages:
+        assert PINNED_BASE.match(stage.image), f"{service}: base {stage.image} is not pinned to a patch release"
+    assert len({stage.image for stage in stages}) == 1, "build and runtime stages use the same base (the venv's python)"
+
+
+def test_the_locks_are_resolved_for_the_images_python() -> None:
+    match = re.search(r"^IMAGE_PYTHON := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert match, "the Makefile names the images' Python version for `make locks`"
+    for service in SERVICES:
+        assert stages_of(service)[-1].image.startswith(f"python:{match.group(1)}-"), (
+            f"{service}: the base image and `make locks` disagree on the Python version"
+        )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_final_stage_runs_as_a_numeric_non_root_user(service: str) -> None:
+    users = stages_of(service)[-1].args("USER")
+    assert users, f"{service}: the final stage sets no USER"
+    match = re.fullmatch(r"(\d+):(\d+)", users[-1])
+    assert match, f"{service}: USER {users[-1]} is not numeric uid:gid (runAsNonRoot needs a number)"
+    assert int(match.group(1)) != 0 and int(match.group(2)) != 0
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_entrypoint_is_exec_form_and_the_command_the_tests_run(service: str) -> None:
+    entrypoints = stages_of(service)[-1].args("ENTRYPOINT")
+    assert len(entrypoints) == 1, f"{service}: one ENTRYPOINT in the final stage"
+    assert entrypoints[0].startswith("["), f"{service}: shell-form ENTRYPOINT would keep SIGTERM from python"
+    assert json.loads(entrypoints[0]) == ["python", "-m", f"jobq_{service}"]
+    assert not stages_of(service)[-1].args("CMD"), "no CMD appended to the module's arguments"
+    assert importlib.util.find_spec(f"jobq_{service}.__main__") is not None, "the entry module exists"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_final_stage_carries_only_the_venv(service: str) -> None:
+    final = stages_of(service)[-1]
+    for rest in final.args("RUN"):
+        assert "pip" not in rest, f"{service}: pip runs in the final stage"
+        assert not ("apt-get" in rest and "install" in rest and BUILD_TOOLS.search(rest)), (
+            f"{service}: build tools installed in the final stage: {rest}"
+        )
+    copies = final.args("COPY")
+    assert copies, f"{service}: the final stage copies nothing"
+    for rest in copies:
+        assert rest.startswith("--from="), f"{service}: the final stage copies from the build context: {rest}"
+    assert not final.args("ADD")
+    env = env_of(final)
+    assert env.get("PYTHONDONTWRITEBYTECODE") == "1", "no bytecode written on a read-only root filesystem"
+    assert env.get("PYTHONUNBUFFERED") == "1"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_build_stage_installs_its_own_hashed_lock(service: str) -> None:
+    runs = " ".join(stages_of(service)[0].args("RUN"))
+    copies = " ".join(stages_of(service)[0].args("COPY"))
+    assert f"requirements/{service}.lock" in copies
+    assert "--require-hashes" in runs
+    assert "--no-deps" in runs
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_service_lock_is_hashed_and_names_no_address_or_local_package(service: str) -> None:
+    text = (ROOT / "requirements" / f"{service}.lock").read_text()
+    assert not re.search(r"https?://|index-url|find-links|^-e ", text, re.MULTILINE)
+    locked = pins(ROOT / "requirements" / f"{service}.lock")
+    assert locked, "the lock pins packages"
+    assert not [name for name in locked if name.startswith("jobq-")], "local packages are installed from source"
+    assert text.count("==") == len(locked), "every requirement is pinned"
+    assert text.count("--hash=sha256:") >= len(locked), "every pin carries hashes"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_shipped_versions_are_the_tested_versions(service: str) -> None:
+    tested = pins(ROOT / "requirements" / "dev.lock")
+    shipped = pins(ROOT / "requirements" / f"{service}.lock")
+    differ = {name: (version, tested.get(name)) for name, version in shipped.items() if tested.get(name) != version}
+    assert not differ, f"{service}.lock disagrees with dev.lock (run `make lock locks`): {differ}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_service_lock_covers_its_declared_dependencies(service: str) -> None:
+    declared: list[str] = []
+    for package in ("core", service):
+        project = tomllib.loads((ROOT / package / "pyproject.toml").read_text())["project"]
+        declared += project.get("dependencies", [])
+    names = {normalise(re.match(r"[A-Za-z0-9._-]+", dep).group(0)) for dep in declared}  # type: ignore[union-attr]
+    locked = set(pins(ROOT / "requirements" / f"{service}.lock"))
+    missing = sorted(name for name in names - locked if name != "jobq-core")
+    assert not missing, f"{service}.lock lacks {missing} (run `make locks`)"
+
+
+def test_the_operator_image_carries_no_web_stack_and_the_api_no_kopf() -> None:
+    assert "fastapi" not in pins(ROOT / "requirements" / "operator.lock")
+    assert "kopf" not in pins(ROOT / "requirements" / "api.lock")
+
+
+def test_the_build_context_leaves_out_local_state() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", ".jobq", "tests", "bench"} <= ignored
