@@ -87,7 +87,7 @@ def test_http_urls_are_accepted(url: str) -> None:
     assert WebhookPayload(url=url).url == url
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/x", "example.com/x", "https://", "file:///etc/passwd"])
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "example.com/x", "https://", "file://localhost/etc/passwd"])
 def test_other_urls_are_refused(url: str) -> None:
     with pytest.raises(ValidationError, match="http"):
         WebhookPayload(url=url)
