@@ -7,18 +7,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
+import asyncpg
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 
 from jobq_core import store
 from jobq_core.apikeys import Scope
-from jobq_core.db import Q
-from jobq_core.errors import RedisUnavailable, UnavailableError, UnknownJobType
+from jobq_core.errors import RedisUnavailable, UnknownJobType
 from jobq_core.names import IDEMPOTENCY_HEADER
 from jobq_core.queue import QueueClient
 from jobq_core.states import CANCELLABLE, RETRYABLE_BY_HAND, JobStatus
-from jobq_core.submit import Submission, Submitted, build, dispatch_of, submit
+from jobq_core.submit import Submission, Submitted, build, dispatch_waiting, submit
 
 from .. import views
 from ..auth import require
@@ -168,6 +168,14 @@ async def list_jobs(
     return views.JSONResponse({"jobs": [views.job(j) for j in page], "next_cursor": next_cursor})
 
 
+async def _refusal(pool: asyncpg.Pool, job_id: uuid.UUID, action: str, allowed: str) -> Problem:
+    """Why a guarded action changed nothing: no such job (404), or its state forbids it (409)."""
+    current = await store.get_job(pool, job_id)
+    if current is None:
+        return not_found()
+    return conflict(f"a {current['status']} job cannot be {action}; {allowed}", job_status=current["status"])
+
+
 @router.post(
     "/{job_id}/cancel",
     response_model=JobOut,
@@ -188,13 +196,7 @@ async def cancel_job(request: Request, job_id: uuid.UUID, _: list[str] = write) 
                 {"kind": "cancel", "job_id": str(job_id), "attempt": running["attempts"]}
             )
         return views.JSONResponse(views.job(running), status_code=202)
-    current = await store.get_job(pool, job_id)
-    if current is None:
-        raise not_found()
-    raise conflict(
-        f"a {current['status']} job cannot be cancelled; only {', '.join(sorted(CANCELLABLE))} and running jobs can",
-        job_status=current["status"],
-    )
+    raise await _refusal(pool, job_id, "cancelled", f"only {', '.join(sorted(CANCELLABLE))} and running jobs can")
 
 
 @router.post("/{job_id}/retry", response_model=JobOut, summary="Retry a dead or cancelled job")
@@ -203,19 +205,9 @@ async def retry_job(request: Request, job_id: uuid.UUID, _: list[str] = write) -
     pool = request.app.state.pool
     job = await store.retry(pool, job_id)
     if job is None:
-        current = await store.get_job(pool, job_id)
-        if current is None:
-            raise not_found()
-        raise conflict(
-            f"a {current['status']} job cannot be retried; only {', '.join(sorted(RETRYABLE_BY_HAND))} jobs can",
-            job_status=current["status"],
-        )
-    try:
-        await request.app.state.queue.enqueue([dispatch_of(job)])
-    except RedisUnavailable:
-        request.app.state.redis_down = True  # the row is queued; the relay sends it
-        with contextlib.suppress(UnavailableError):
-            await request.app.state.pool.execute(Q["wake_relay"])
+        raise await _refusal(pool, job_id, "retried", f"only {', '.join(sorted(RETRYABLE_BY_HAND))} jobs can")
+    if not await dispatch_waiting(pool, request.app.state.queue, [job]):
+        request.app.state.redis_down = True  # the row stays queued; the woken relay sends it
     return views.JSONResponse(views.job(job))
 
 
