@@ -54,28 +54,42 @@ lint: venv ## ruff, mypy (strict on core), import-linter, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy core/jobq_core
-	$(BIN)/mypy api/jobq_api worker/jobq_worker
+	$(BIN)/mypy api/jobq_api worker/jobq_worker operator/jobq_operator
 	$(BIN)/lint-imports
 	$(BIN)/hadolint $(foreach s,$(IMAGES),$(s)/Dockerfile)
 	$(BIN)/python -m tools.docs --check
+	$(BIN)/python -m tools.dashboards --check
 	$(BIN)/python -m tools.chart_docs --check
 
 docs: venv ## regenerate the README's and the chart README's tables from their declarations
 	$(BIN)/python -m tools.docs
 	$(BIN)/python -m tools.chart_docs
+	$(BIN)/python -m tools.dashboards
 
 format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint ## everything CI runs: lint, then unit, integration and e2e tests
+test: lint prometheus ## everything CI runs: lint, then unit, integration and e2e tests
 	$(BIN)/pytest -q
 
 test-fast: venv ## unit tests only (no servers)
 	$(BIN)/pytest -q tests/unit
 
-bench: venv ## run the benchmarks and write bench/results/
-	$(BIN)/python -m bench.throughput
+# Every scenario for jobq, raw ARQ, Celery and SAQ in one run (20,000 jobs, 3 repetitions:
+# tens of minutes); BENCH_ARGS passes flags, e.g. BENCH_ARGS="--jobs 5000 --repetitions 1".
+# Each comparison system runs in its own venv, built once from bench/requirements/*.lock.
+BENCH_ARGS ?=
+.PHONY: bench-smoke
+bench: venv ## run every benchmark scenario for every system; writes bench/results/
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-smoke: venv ## the benchmark with a few hundred jobs, results in .jobq/bench-smoke (proves it works)
+	$(BIN)/python -m bench --smoke --out .jobq/bench-smoke
+
+.PHONY: prometheus
+prometheus: ## install prometheus + promtool (Debian's package) when missing; the observability tests run them
+	bash tools/prometheus/ensure.sh
 
 .PHONY: kube-binaries cluster
 kube-binaries: ## build, or find in the cache, etcd, kube-apiserver, kube-controller-manager, kubectl, helm
@@ -83,6 +97,10 @@ kube-binaries: ## build, or find in the cache, etcd, kube-apiserver, kube-contro
 
 cluster: ## start a local Kubernetes control plane and print its KUBECONFIG
 	$(PYTHON) -m tools.kube.cluster up
+
+.PHONY: manifests
+manifests: venv ## render charts/jobq (values: k8s/values.yaml) into the plain manifests of k8s/
+	$(BIN)/python -m tools.kube.manifests
 
 clean: ## remove the virtual environment and local data
 	rm -rf $(VENV) .jobq

@@ -22,8 +22,8 @@ from jobq_core.migrate import migrate_url
 hypothesis.settings.register_profile("jobq", deadline=None)
 hypothesis.settings.load_profile("jobq")
 
-# Tests never read settings from the machine they run on.
-for _name in [k for k in os.environ if k.startswith("JOBQ_")]:
+# Tests never read settings from the machine they run on (jobq's, nor OpenTelemetry's).
+for _name in [k for k in os.environ if k.startswith(("JOBQ_", "OTEL_"))]:
     del os.environ[_name]
 
 

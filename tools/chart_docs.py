@@ -5,9 +5,10 @@
 
 The table sits between `<!-- values:begin -->` and `<!-- values:end -->` markers. A
 value is documented by a helm-docs style comment right above it: `# -- text`, more
-`#` lines continuing it, and an optional `# @default -- text` replacing the shown
-default. Every key with a value on its own line (a scalar, or a flow `[...]`/`{...}`)
-must be documented; keys that only open a block are sections and need none.
+`#` lines continuing it, an optional `# @default -- text` replacing the shown
+default and an optional `# @type -- text` replacing the type read from the literal.
+Every key with a value on its own line (a scalar, or a flow `[...]`/`{...}`) must be
+documented; keys that only open a block are sections and need none.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ README = CHART / "README.md"
 
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_.-]+):(?: +(?P<value>.*))?$")
 _DEFAULT = re.compile(r"^@default\s+--\s*(?P<text>.*)$")
+_TYPE = re.compile(r"^@type\s+--\s*(?P<text>.*)$")
 
 
 @dataclass
@@ -86,16 +88,17 @@ def parse(text: str) -> list[Value]:
         if comment is None:
             undocumented.append(path)
             continue
-        default = f"`{literal}`"
+        default, kind = f"`{literal}`", _type(literal)
         lines = []
         for part in comment:
-            found = _DEFAULT.match(part)
-            if found:
+            if found := _DEFAULT.match(part):
                 default = found["text"]
+            elif found := _TYPE.match(part):
+                kind = found["text"]
             else:
                 lines.append(part)
         description = " ".join(part for part in lines if part).replace("|", "\\|")
-        values.append(Value(path, _type(literal), default.replace("|", "\\|"), description))
+        values.append(Value(path, kind, default.replace("|", "\\|"), description))
         comment = None
     if undocumented:
         raise SystemExit("values.yaml: undocumented values (add a `# --` comment): " + ", ".join(undocumented))

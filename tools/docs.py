@@ -13,13 +13,17 @@ import re
 import sys
 from pathlib import Path
 
+import yaml
 from pydantic_settings import BaseSettings
 
 from jobq_api.settings import ApiSettings
-from jobq_core.settings import CoreSettings, env_name
+from jobq_core import metrics
+from jobq_core.settings import AutoscaleSettings, CoreSettings, env_name
+from jobq_operator.settings import OperatorSettings
 from jobq_worker.settings import WorkerSettings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+ALERT_RULES = README.parent / "charts" / "jobq" / "alerts" / "jobq.rules.yaml"
 
 
 def _default(settings: type[BaseSettings], name: str) -> str:
@@ -40,6 +44,8 @@ def settings_table() -> str:
         ("api, worker", CoreSettings),
         ("api", ApiSettings),
         ("worker", WorkerSettings),
+        ("operator", OperatorSettings),
+        ("`jobq run`", AutoscaleSettings),
     ]
     seen: set[str] = set()
     for who, settings in owners:
@@ -52,7 +58,49 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"settings": settings_table}
+_EXPOSED_BY = {
+    metrics.API: "api",
+    metrics.WORKER: "each worker",
+    metrics.LEADER: "the leader worker",
+    "operator": "the operator",
+}
+
+
+def _operator_metrics() -> list[metrics.MetricDoc]:
+    """The operator's metrics, declared in its own registry (jobq_operator.metrics)."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from jobq_operator import metrics as operator_metrics
+
+    declared = [m for m in vars(operator_metrics).values() if isinstance(m, MetricWrapperBase)]
+    return [
+        metrics.MetricDoc(metrics.family_name(m), str(m._type), list(m._labelnames), m._documentation, "operator")
+        for m in declared
+    ]
+
+
+def metrics_table() -> str:
+    """Every Prometheus metric, from its declaration (jobq_core.metrics, jobq_operator.metrics)."""
+    rows = ["| Metric | Type | Labels | Exposed by | Meaning |", "| --- | --- | --- | --- | --- |"]
+    for m in metrics.documented() + _operator_metrics():
+        labels = ", ".join(f"`{label}`" for label in m.labels) or "—"
+        meaning = m.help.replace("|", "\\|")
+        rows.append(f"| `{m.name}` | {m.kind} | {labels} | {_EXPOSED_BY[m.group]} | {meaning} |")
+    return "\n".join(rows)
+
+
+def alerts_table() -> str:
+    """Every alert of the chart's rule file: name, severity, how long, and when it fires."""
+    rows = ["| Alert | Severity | For | Fires when |", "| --- | --- | --- | --- |"]
+    for group in yaml.safe_load(ALERT_RULES.read_text())["groups"]:
+        for rule in group["rules"]:
+            when = " ".join(rule["annotations"]["description"].split()).replace("|", "\\|")
+            when = re.sub(r"\{\{ \$labels\.(\w+) \}\}", r"*\1*", when)
+            rows.append(f"| `{rule['alert']}` | {rule['labels']['severity']} | {rule.get('for', '0m')} | {when} |")
+    return "\n".join(rows)
+
+
+TABLES = {"settings": settings_table, "metrics": metrics_table, "alerts": alerts_table}
 
 
 def render(text: str) -> str:

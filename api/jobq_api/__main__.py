@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 
 import uvicorn
 
+from jobq_core import logs, tracing
 from jobq_core.errors import ConfigurationError
 from jobq_core.settings import load
 
@@ -26,7 +26,12 @@ def main() -> int:
     except ConfigurationError as exc:
         print(f"jobq-api: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        tracing.configure("jobq-api")
+    except ConfigurationError as exc:
+        print(f"jobq-api: {exc}", file=sys.stderr)
+        return 2
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then raises the signal again
     # under the handlers it found; these make that second delivery a clean exit (0).
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -38,6 +43,7 @@ def main() -> int:
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
         access_log=False,
+        log_config=None,  # uvicorn's records go through the root logger's format (jobq_core.logs)
         log_level=settings.log_level.lower(),
     )
     return 0

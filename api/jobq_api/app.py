@@ -20,10 +20,15 @@ from jobq_core.queue import QueueClient
 
 from . import problems
 from .auth import KeyCache
+from .metrics import RequestMetrics
+from .metrics import router as metrics_router
 from .routes import jobs, meta, queues, schedules
 from .settings import ApiSettings
 
 log = logging.getLogger("jobq.api")
+
+# Probes and scrapes come every few seconds and tell nothing about jobs: no spans for them.
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class BodyLimit:
@@ -100,12 +105,22 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         version=__version__,
         summary="Durable, observable jobs: submit over HTTP, run on workers.",
         lifespan=lifespan,
+        # FastAPI's own server span per request ("POST /v1/jobs"), once jobq_core.tracing
+        # installed a provider; without one FastAPI skips it. Only that span: no spans
+        # per dependency and endpoint, and no OpenTelemetry metrics or logs (jobq has its own).
+        telemetry={
+            "operation_spans": False,
+            "metrics": False,
+            "logs": False,
+            "exclude": lambda scope: scope.get("path") in UNTRACED_PATHS,
+        },
     )
     app.state.settings = settings
     app.include_router(jobs.router)
     app.include_router(queues.router)
     app.include_router(schedules.router)
     app.include_router(meta.router)
+    app.include_router(metrics_router)
     handlers: dict[Any, Any] = {
         RequestValidationError: problems.on_validation_error,
         problems.Problem: problems.on_problem,
@@ -118,4 +133,5 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for exc_class, handler in handlers.items():
         app.add_exception_handler(exc_class, handler)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)  # outside BodyLimit: refused bodies are counted too
     return app

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from . import cron, store
+from . import cron, store, tracing
 from .db import Q, unavailable_as_error
 from .queue import QueueClient
 from .states import JobStatus
@@ -160,7 +160,8 @@ async def fire_due(pool: asyncpg.Pool, queue: QueueClient) -> int:
                 continue
             plans.append((schedule, planned))
         new_jobs = [job_for_slot(schedule, slot) for schedule, planned in plans for slot in planned.fire]
-        inserted = await store.insert_jobs(conn, new_jobs) if new_jobs else store.Inserted()
+        with tracing.publishing(new_jobs) as new_jobs:  # the fired jobs' traces start here
+            inserted = await store.insert_jobs(conn, new_jobs) if new_jobs else store.Inserted()
         job_by_key = {job["idempotency_key"]: job["id"] for job in inserted.jobs}
         for schedule, planned in plans:
             last = planned.fire[-1] if planned.fire else None

@@ -8,9 +8,9 @@ line naming the variable.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigurationError
@@ -22,17 +22,34 @@ _URL_SCHEMES = {
 }
 
 
-class CoreSettings(BaseSettings):
-    """Settings every jobq process needs: where PostgreSQL and Redis are."""
+class LogSettings(BaseSettings):
+    """How every jobq process logs."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    log_level: str = Field(default="INFO", description="Python log level: DEBUG, INFO, WARNING, ERROR.")
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="Log lines as `json` (one object per line), `text`, or `auto`: text on a terminal, JSON otherwise.",
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+
+class CoreSettings(LogSettings):
+    """Settings every jobq process needs: where PostgreSQL and Redis are."""
 
     database_url: SecretStr = Field(description="PostgreSQL URL (`postgresql://user:pass@host:5432/db`). Required.")
     redis_url: SecretStr = Field(description="Redis URL (`redis://host:6379/0`). Required.")
     database_pool_size: int = Field(
         default=10, ge=1, le=200, description="Connections in this process's PostgreSQL pool."
     )
-    log_level: str = Field(default="INFO", description="Python log level: DEBUG, INFO, WARNING, ERROR.")
     worker_timeout_s: float = Field(
         default=30.0,
         gt=0,
@@ -48,13 +65,41 @@ class CoreSettings(BaseSettings):
             raise ValueError(f"must start with {' or '.join(schemes)}")
         return value
 
-    @field_validator("log_level")
+
+class AutoscaleSettings(BaseSettings):
+    """`jobq run`'s local autoscaling: the operator's policy driving local worker processes."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    autoscale: bool = Field(
+        default=False,
+        description="`jobq run`: let the autoscaling policy (jobq_core.autoscale) set how many worker processes run.",
+    )
+    autoscale_min_workers: int = Field(
+        default=1, ge=1, description="Fewest local workers (at least one: the leader duties run in a worker)."
+    )
+    autoscale_max_workers: int = Field(default=8, ge=1, le=64, description="Most local workers.")
+    autoscale_jobs_per_worker: int = Field(
+        default=0, ge=0, description="Jobs one worker runs at once; 0 takes `JOBQ_CONCURRENCY` (default 10)."
+    )
+    autoscale_target_latency_s: float = Field(
+        default=10.0, gt=0, description="Seconds the oldest ready job may wait before more workers start."
+    )
+    autoscale_poll_s: float = Field(default=1.0, gt=0, le=60, description="Seconds between looks at the queues.")
+    autoscale_scale_down_window_s: float = Field(
+        default=30.0, ge=0, description="Workers stop only if the last this many seconds never needed them."
+    )
+    autoscale_trace: str = Field(
+        default="", description="File to append one CSV line per look (time, ready, running, oldest age, workers)."
+    )
+
+    @field_validator("autoscale_max_workers")
     @classmethod
-    def _check_log_level(cls, value: str) -> str:
-        level = value.upper()
-        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
-        return level
+    def _check_bounds(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("autoscale_min_workers")
+        if low is not None and value < low:
+            raise ValueError(f"must be >= {env_name('autoscale_min_workers')} ({low})")
+        return value
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

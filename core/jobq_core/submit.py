@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from . import store
+from . import store, tracing
 from .db import CONNECTION_ERRORS, Q, unavailable_as_error
 from .errors import DatabaseUnavailable, RedisUnavailable
 from .jobtypes import JobType
@@ -108,10 +108,14 @@ async def dispatch_waiting(pool: asyncpg.Pool, queue: QueueClient, jobs: Sequenc
 
 
 async def submit(pool: asyncpg.Pool, queue: QueueClient, new_jobs: Sequence[store.NewJob]) -> Submitted:
-    """Insert `new_jobs` in one transaction (all or nothing), then dispatch the new ones."""
-    async with unavailable_as_error(), pool.acquire() as conn, conn.transaction():
-        await conn.execute(Q["allow_self_dispatch"])
-        inserted = await store.insert_jobs(conn, new_jobs)
-    fresh = [job for job, created in zip(inserted.jobs, inserted.created, strict=True) if created]
-    dispatched = await dispatch_waiting(pool, queue, fresh)
+    """Insert `new_jobs` in one transaction (all or nothing), then dispatch the new ones.
+
+    With tracing on, this is the publish span, whose context each job keeps.
+    """
+    with tracing.publishing(new_jobs) as new_jobs:
+        async with unavailable_as_error(), pool.acquire() as conn, conn.transaction():
+            await conn.execute(Q["allow_self_dispatch"])
+            inserted = await store.insert_jobs(conn, new_jobs)
+        fresh = [job for job, created in zip(inserted.jobs, inserted.created, strict=True) if created]
+        dispatched = await dispatch_waiting(pool, queue, fresh)
     return Submitted(inserted.jobs, inserted.created, dispatched)

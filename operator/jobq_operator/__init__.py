@@ -1,1 +1,5 @@
-"""jobq's worker autoscaling operator. Not built yet: see the operator issue."""
+"""jobq's worker autoscaling operator: WorkerScaler objects scale worker Deployments.
+
+The policy is :mod:`jobq_core.autoscale` (shared with ``jobq run``'s local mode); this
+package is its Kubernetes edge: kopf handlers, the API calls, metrics.
+"""

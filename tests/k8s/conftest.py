@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.k8s.kube import Kube
-from tools.kube.binaries import build_binaries
+from tools.kube.binaries import build_binaries, extra
 from tools.kube.cluster import ControlPlane
 
 HERE = Path(__file__).resolve().parent
@@ -64,3 +64,30 @@ def namespace(kube: Kube) -> Iterator[str]:
     kube.kubectl("create", "namespace", name)
     yield name
     kube.kubectl("delete", "namespace", name, "--wait=false")
+
+
+# The Prometheus Operator's kinds the chart's monitoring extras create.
+PROMETHEUS_KINDS = ("servicemonitors", "podmonitors", "prometheusrules")
+
+
+@pytest.fixture(scope="session")
+def prometheus_crds(kube: Kube) -> Path:
+    """The Prometheus Operator's real CRDs (tools/kube/extras.sh crds), installed in the cluster.
+
+    Returns the folder holding every CRD YAML of the pinned prometheus-operator release.
+    """
+    folder = extra("crds")
+    for kind in PROMETHEUS_KINDS:
+        # Server-side: these CRDs are too big for the last-applied annotation.
+        kube.kubectl("apply", "--server-side", "-f", str(folder / f"monitoring.coreos.com_{kind}.yaml"))
+    for kind in PROMETHEUS_KINDS:
+        kube.kubectl("wait", "--for=condition=Established", f"crd/{kind}.monitoring.coreos.com", "--timeout=60s")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def jobq_crds(kube: Kube) -> None:
+    """The chart's own CRDs (charts/jobq/crds), installed as `helm install` would before its templates."""
+    crds = HERE.parents[1] / "charts" / "jobq" / "crds"
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds))
+    kube.kubectl("wait", "--for=condition=Established", "crd/workerscalers.autoscaling.jobq.dev", "--timeout=60s")

@@ -63,3 +63,15 @@ class Kube:
                 return last
             time.sleep(0.2)
         raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last value: {last!r}")
+
+
+def json_objects(stream: str) -> list[Any]:
+    """The objects of kubectl's `-o json` output for several objects: one document after the other."""
+    objects: list[Any] = []
+    decoder, stream, at = json.JSONDecoder(), stream.strip(), 0
+    while at < len(stream):
+        obj, at = decoder.raw_decode(stream, at)
+        objects += obj["items"] if obj.get("kind") == "List" else [obj]
+        while at < len(stream) and stream[at].isspace():
+            at += 1
+    return objects

@@ -81,12 +81,29 @@ def test_the_chart_passes_helm_lint_strict(kube: Kube) -> None:
         *helm_args("postgresql.enabled=false", f"externalDatabase.url={EXTERNAL_DB}", "redis.enabled=false",
                    f"externalRedis.url={EXTERNAL_REDIS}", "api.ingress.enabled=true"),
     )  # fmt: skip
+    for sets in (
+        ["operator.enabled=false", "worker.metricsPort=0"],
+        [
+            "operator.rbac.watchCustomResourceDefinitions=true",
+            "operator.scaler.minReplicas=0",
+            "networkPolicy.enabled=true",
+        ],
+        [
+            "monitoring.serviceMonitor.enabled=true",
+            "monitoring.podMonitor.enabled=true",
+            "monitoring.prometheusRule.enabled=true",
+            "monitoring.dashboards.enabled=true",
+        ],
+    ):
+        kube.helm("lint", "--strict", CHART, *helm_args(*sets))
+    kube.helm("lint", "--strict", CHART, "--values", str(Path(CHART).parents[1] / "k8s" / "values.yaml"))
 
 
 def test_default_install_creates_the_api_workers_and_bundled_databases(kube: Kube, namespace: str) -> None:
     install(kube, namespace)
 
-    assert names(kube, "deployments", namespace) == {"demo-jobq-api", "demo-jobq-worker"}
+    assert names(kube, "deployments", namespace) == {"demo-jobq-api", "demo-jobq-worker", "demo-jobq-operator"}
+    assert names(kube, "workerscalers", namespace) == {"demo-jobq-worker"}
     assert names(kube, "statefulsets", namespace) == {"demo-jobq-postgresql", "demo-jobq-redis"}
     assert names(kube, "services", namespace) == {"demo-jobq-api", "demo-jobq-postgresql", "demo-jobq-redis"}
     assert names(kube, "poddisruptionbudgets", namespace) == {"demo-jobq-api", "demo-jobq-worker"}
@@ -213,14 +230,14 @@ def test_network_policies_let_only_jobq_pods_reach_the_bundled_servers(kube: Kub
         found = kube.get("pods", "-l", label_selector, "-n", namespace)["items"]
         return {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in found}
 
-    everyone = {"api", "worker", "postgresql", "redis"}
+    everyone = {"api", "worker", "operator", "postgresql", "redis"}
     kube.until(lambda: pods(INSTANCE) == everyone, timeout_s=60, what="a pod of each component")
     for server in ("postgresql", "redis"):
         policy = kube.get("networkpolicy", f"demo-jobq-{server}", "-n", namespace)["spec"]
         assert pods(selector(policy["podSelector"])) == {server}
         [rule] = policy["ingress"]
         [peer] = rule["from"]
-        assert pods(selector(peer["podSelector"])) == {"api", "worker"}
+        assert pods(selector(peer["podSelector"])) == {"api", "worker", "operator"}
     api = kube.get("networkpolicy", "demo-jobq-api", "-n", namespace)["spec"]
     assert pods(selector(api["podSelector"])) == {"api"}
 
@@ -253,6 +270,17 @@ def test_bad_values_are_rejected_naming_the_value(kube: Kube, namespace: str) ->
         "api.autoscaling.maxReplicas=0": "/api/autoscaling/maxReplicas",
         "postgresql.enabled=false": "externalDatabase.url is required",
         "redis.enabled=false": "externalRedis.url is required",
+        "worker.autoscaling.operator=false": "'autoscaling' not allowed",
+        "worker.metricsPort=-1": "/worker/metricsPort",
+        "operator.metricsPort=70000": "/operator/metricsPort",
+        "operator.scaler.maxReplicas=0": "/operator/scaler/maxReplicas",
+        "operator.scaler.minReplicas=20": "minReplicas (20) must not exceed operator.scaler.maxReplicas",
+        "operator.scaler.jobsPerWorker=0": "/operator/scaler/jobsPerWorker",
+        "operator.scaler.targetLatencySeconds=0": "/operator/scaler/targetLatencySeconds",
+        "operator.scaler.scaleUp.maxStep=0": "/operator/scaler/scaleUp/maxStep",
+        "operator.scaler.queues[0]=": "/operator/scaler/queues/0",
+        "monitoring.serviceMonitor.interval=often": "/monitoring/serviceMonitor/interval",
+        "monitoring.dashboards.labelKey=not a label": "/monitoring/dashboards/labelKey",
     }
     for value, message in cases.items():
         answer = kube.helm("install", RELEASE, CHART, "-n", namespace, "--no-hooks", "--set", value, check=False)
@@ -263,11 +291,12 @@ def test_bad_values_are_rejected_naming_the_value(kube: Kube, namespace: str) ->
 
 def test_upgrade_rolls_pods_on_config_change_and_only_what_changed(kube: Kube, namespace: str) -> None:
     install(kube, namespace)
-    before = {d: pod_annotations(kube, namespace, d) for d in ("api", "worker")}
+    rolled = ("api", "worker", "operator")
+    before = {d: pod_annotations(kube, namespace, d) for d in rolled}
 
     install(kube, namespace, "config.logLevel=DEBUG", command="upgrade")
-    after = {d: pod_annotations(kube, namespace, d) for d in ("api", "worker")}
-    for deployment in ("api", "worker"):
+    after = {d: pod_annotations(kube, namespace, d) for d in rolled}
+    for deployment in rolled:
         assert after[deployment]["checksum/config"] != before[deployment]["checksum/config"], deployment
         assert after[deployment]["checksum/secret"] == before[deployment]["checksum/secret"], deployment
     assert kube.get("configmap", "demo-jobq", "-n", namespace)["data"]["JOBQ_LOG_LEVEL"] == "DEBUG"
@@ -297,3 +326,54 @@ def test_uninstall_leaves_nothing_of_the_release_behind(kube: Kube, namespace: s
 
     kube.until(lambda: not leftovers(), timeout_s=60, what="the release's objects to be gone")
     assert kube.helm("list", "-n", namespace, "-q").stdout.strip() == ""
+
+
+def test_the_operator_runs_alone_with_its_account_and_scales_the_worker_deployment(kube: Kube, namespace: str) -> None:
+    install(kube, namespace, "worker.concurrency=7", "operator.scaler.maxReplicas=4", "operator.scaler.queues={a,b}")
+
+    operator = kube.get("deployment", "demo-jobq-operator", "-n", namespace)["spec"]
+    assert operator["replicas"] == 1
+    assert operator["strategy"] == {"type": "Recreate"}
+    pod = operator["template"]["spec"]
+    assert pod["serviceAccountName"] == "demo-jobq-operator"
+    assert pod["automountServiceAccountToken"] is True
+    [container] = pod["containers"]
+    assert container["image"] == "jobq-operator:0.1.0"
+    assert container["command"] == ["python", "-m", "jobq_operator"]
+    assert container["ports"] == [{"name": "metrics", "containerPort": 8082, "protocol": "TCP"}]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "metrics", "scheme": "HTTP"}
+    env = {e["name"]: e for e in container["env"]}
+    assert env["JOBQ_OPERATOR_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert env["JOBQ_OPERATOR_METRICS_PORT"]["value"] == "8082"
+    assert env["JOBQ_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "demo-jobq", "key": "databaseUrl"}
+    assert container["envFrom"] == [{"configMapRef": {"name": "demo-jobq"}}]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # The controllers make its pod (Pending: no node), under the ServiceAccount the Role binds.
+    kube.until(lambda: kube.get("pods", "-l", "app.kubernetes.io/component=operator", "-n", namespace)["items"],
+               what="the operator pod")  # fmt: skip
+
+    spec = kube.get("workerscaler", "demo-jobq-worker", "-n", namespace)["spec"]
+    assert spec["targetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo-jobq-worker"}
+    assert (spec["queues"], spec["minReplicas"], spec["maxReplicas"]) == (["a", "b"], 1, 4)
+    assert spec["jobsPerWorker"] == 7
+    assert spec["connection"] == {"secretName": "demo-jobq", "databaseUrlKey": "databaseUrl", "redisUrlKey": "redisUrl"}
+    assert spec["scaleDown"]["stabilizationWindowSeconds"] == 300
+    # The worker Deployment the scaler targets exists, with the metrics port the PodMonitor scrapes.
+    worker = kube.get("deployment", "demo-jobq-worker", "-n", namespace)["spec"]["template"]["spec"]["containers"][0]
+    assert worker["ports"] == [{"name": "metrics", "containerPort": 8081, "protocol": "TCP"}]
+    assert worker["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert kube.get("configmap", "demo-jobq", "-n", namespace)["data"]["JOBQ_WORKER_METRICS_PORT"] == "8081"
+
+
+def test_without_the_operator_the_chart_owns_the_worker_count(kube: Kube, namespace: str) -> None:
+    install(kube, namespace, "operator.enabled=false", "worker.replicaCount=3", "worker.metricsPort=0")
+
+    assert names(kube, "deployments", namespace) == {"demo-jobq-api", "demo-jobq-worker"}
+    assert names(kube, "workerscalers", namespace) == set()
+    assert names(kube, "serviceaccounts", namespace) == set()
+    assert names(kube, "roles", namespace) == set()
+    worker = kube.get("deployment", "demo-jobq-worker", "-n", namespace)["spec"]
+    assert worker["replicas"] == 3
+    assert "ports" not in worker["template"]["spec"]["containers"][0]
+    assert "livenessProbe" not in worker["template"]["spec"]["containers"][0]

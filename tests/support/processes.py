@@ -19,6 +19,7 @@ def service_env(database_url: str, redis_url: str, **overrides: str) -> dict[str
         JOBQ_POLL_DELAY_S="0.02",
         JOBQ_HEARTBEAT_INTERVAL_S="1",
         JOBQ_LOG_LEVEL="INFO",
+        JOBQ_WORKER_METRICS_PORT="0",  # many workers share this host; a test that scrapes one picks a port
     )
     env.update(overrides)
     return env

@@ -49,3 +49,16 @@ def build_binaries(log: Path | None = None, on_slow: Callable[[], object] | None
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:]) if log else ""
         raise RuntimeError(f"{BUILD_SCRIPT} failed with exit code {process.returncode}\n{tail}")
     return Path(stdout.strip().splitlines()[-1])
+
+
+EXTRAS_SCRIPT = HERE / "extras.sh"
+
+
+def extra(what: str) -> Path:
+    """Run extras.sh (`crds` or `skaffold`; a no-op when cached) and return the path it prints."""
+    result = subprocess.run(
+        ["bash", str(EXTRAS_SCRIPT), what], stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{EXTRAS_SCRIPT} {what} failed with exit code {result.returncode}\n{result.stderr[-4000:]}")
+    return Path(result.stdout.strip().splitlines()[-1])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
+from jobq_core import logs, tracing
 from jobq_core.errors import ConfigurationError
 from jobq_core.settings import load
 
@@ -17,19 +17,24 @@ def main() -> int:
     """Run a worker until SIGTERM; exit 2 with one line when a setting is wrong."""
     try:
         settings = load(WorkerSettings)
+        logs.configure(settings.log_level, settings.log_format)
+        tracing.configure("jobq-worker")
         load_modules(settings.handler_module_list)
     except (ConfigurationError, ImportError) as exc:
         print(f"jobq-worker: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        import uvloop
-    except ImportError:  # uvloop is not built for every platform
-        import asyncio
+        try:
+            import uvloop
+        except ImportError:  # uvloop is not built for every platform
+            import asyncio
 
-        asyncio.run(serve(settings, registry))
-    else:
-        uvloop.run(serve(settings, registry))
+            asyncio.run(serve(settings, registry))
+        else:
+            uvloop.run(serve(settings, registry))
+    except ConfigurationError as exc:  # found at start-up, e.g. a metrics port already taken
+        print(f"jobq-worker: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -25,6 +25,7 @@ from jobq_core.names import EPOCH_KEY
 from jobq_core.queue import REDIS_ERRORS, QueueClient
 from jobq_core.submit import dispatch_of, dispatch_waiting
 
+from . import metrics
 from .settings import WorkerSettings
 
 log = logging.getLogger("jobq.leader")
@@ -91,6 +92,7 @@ class Duties:
             )
         if moved:
             log.warning("rescued %d job(s) from gone workers", len(moved))
+            metrics.attempts_lost(moved)
             await dispatch_waiting(self.pool, self.queue, moved)
         return len(moved)
 

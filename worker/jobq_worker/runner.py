@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 import uuid
 from typing import Any
@@ -19,12 +20,13 @@ import orjson
 from arq.worker import Retry
 from pydantic import BaseModel
 
-from jobq_core import store
+from jobq_core import logs, store, tracing
 from jobq_core.errors import DatabaseUnavailable, RedisUnavailable
 from jobq_core.queue import Dispatch, QueueClient, parse_args
 from jobq_core.retry import Backoff
 from jobq_core.states import JobStatus, after_failure
 
+from . import metrics
 from .context import JobContext
 from .errors import PermanentFailure, RetryLater
 from .registry import Registry
@@ -108,6 +110,7 @@ class JobRunner:
         """The ARQ function: run the delivered attempt, or drop a stale delivery."""
         message = parse_args(args)
         job_id = uuid.UUID(message.job_id)
+        claim_started_ns = time.time_ns()
         try:
             job = await store.claim(self.pool, job_id, self.worker_id, message.attempt)
         except DatabaseUnavailable:
@@ -117,7 +120,13 @@ class JobRunner:
         if job is None:
             log.debug("dropped delivery of %s attempt %d: nothing to claim", job_id, message.attempt)
             return
-        await self.run(job)
+        with (
+            logs.job_scope(message.job_id, job["type"], job["queue"], job["attempts"]),
+            tracing.processing(
+                job["queue"], message.job_id, job["type"], job["attempts"], job["trace_context"], claim_started_ns
+            ),
+        ):
+            await self.run(job)
 
     async def run(self, job: asyncpg.Record) -> None:
         """Run a claimed attempt and record its outcome."""
@@ -134,6 +143,7 @@ class JobRunner:
             http=self.http,
             _pool=self.pool,
         )
+        started = metrics.attempt_started(job)
         try:
             spec = self.registry.get(job["type"])
             if spec is None:
@@ -147,6 +157,7 @@ class JobRunner:
             current = asyncio.current_task()
             if key in self._cancel_requested and not (current and current.cancelling()):
                 await _until_recorded("a cancellation", lambda: store.finish_cancelled(self.pool, job["id"], attempt))
+                metrics.attempt_cancelled(job)
                 log.info("job %s attempt %d cancelled on request", job["id"], attempt)
                 return
             await asyncio.shield(self._hand_back(job))  # the worker is stopping
@@ -157,7 +168,9 @@ class JobRunner:
             await self._failed(job, exc)
         else:
             await _until_recorded("a success", lambda: store.finish_succeeded(self.pool, job["id"], attempt, document))
+            metrics.attempt_succeeded(job)
         finally:
+            metrics.attempt_ended(job, started)
             self.running.pop(key, None)
             self._cancel_requested.discard(key)
 
@@ -171,6 +184,8 @@ class JobRunner:
             attempt, job["max_attempts"], permanent=isinstance(exc, PermanentFailure), retry_in_s=delay
         )
         log.info("job %s attempt %d failed (%s); next: %s", job["id"], attempt, type(exc).__name__, outcome.status)
+        tracing.record_failure(exc, outcome.status)
+        metrics.attempt_failed(job, exc, outcome.status)
         error = error_document(exc)
         run_at = await _until_recorded(
             "a failure",

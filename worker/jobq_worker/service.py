@@ -29,6 +29,7 @@ from jobq_core.names import ARQ_FUNCTION, CONTROL_CHANNEL, redis_queue_key
 from jobq_core.queue import REDIS_ERRORS, QueueClient, deserialize, serialize
 from jobq_core.submit import dispatch_waiting
 
+from . import metrics
 from .duties import Duties
 from .leader import Leadership
 from .registry import Registry
@@ -66,6 +67,11 @@ class WorkerService:
         self._paused: set[str] = set()
         self._draining = False
         self.runner: JobRunner | None = None
+
+    def _health(self) -> dict[str, object]:
+        """What `/healthz` shows besides the heartbeat age."""
+        running = len(self.runner.running) if self.runner is not None else 0
+        return {"worker_id": self.worker_id, "draining": self._draining, "running": running}
 
     def request_stop(self) -> None:
         """Begin a graceful stop (what SIGTERM does)."""
@@ -144,6 +150,7 @@ class WorkerService:
                     if await pool.fetchval(Q["heartbeat_worker"], self.worker_id) is None:
                         log.error("this worker was declared gone (no heartbeat in time); registering again")
                         await pool.execute(Q["revive_worker"], self.worker_id)
+                    metrics.heartbeat_ok()
                     await self._refresh_paused(pool)
                     for row in await pool.fetch(Q["cancel_requests_for_worker"], self.worker_id):
                         self._cancel(row["id"], row["attempts"])
@@ -228,7 +235,9 @@ class WorkerService:
         queue_client = QueueClient(redis)
         http = httpx.AsyncClient(timeout=self.settings.webhook_timeout_s, follow_redirects=False)
         tasks: list[asyncio.Task[Any]] = []
+        endpoint = None
         try:
+            endpoint = await metrics.start_endpoint(self.settings, len(self.queues), self._health)
             if not await self._until_registered(pool):
                 return
             self.runner = JobRunner(pool, queue_client, self.registry, self.worker_id, self.settings, http)
@@ -240,12 +249,19 @@ class WorkerService:
             if self.settings.leader_duties:
                 leadership = Leadership(self.settings, self.worker_id, pool, Duties(pool, queue_client, self.settings))
                 tasks.append(asyncio.create_task(leadership.run(self._stop)))
+                tasks.append(
+                    asyncio.create_task(
+                        metrics.publish_leader_snapshot(pool, lambda: leadership.is_leader, self._stop, self.settings)
+                    )
+                )
             await self._stop.wait()
             await self._drain()
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if endpoint is not None:
+                await endpoint.close()
             with contextlib.suppress(Exception):
                 async with unavailable_as_error():
                     await asyncio.wait_for(pool.execute(Q["stop_worker"], self.worker_id), 5)

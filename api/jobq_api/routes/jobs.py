@@ -22,6 +22,7 @@ from jobq_core.submit import Submission, Submitted, build, dispatch_waiting, sub
 
 from .. import views
 from ..auth import require
+from ..metrics import count_submitted
 from ..models import BatchIn, BatchOut, JobIn, JobListOut, JobOut, Text
 from ..problems import Problem, conflict, not_found
 
@@ -70,6 +71,7 @@ async def _submit(request: Request, new_jobs: list[store.NewJob]) -> Submitted:
         await queue.ping()
         state.redis_down = False
     result = await submit(state.pool, queue, new_jobs)
+    count_submitted(result)
     if not result.dispatched:
         state.redis_down = True
     return result

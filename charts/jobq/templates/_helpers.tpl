@@ -40,7 +40,7 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 
 {{/* A jobq image: call with (dict "root" $ "image" .Values.api.image). */}}
 {{- define "jobq.image" -}}
-{{- $tag := default .root.Chart.AppVersion .root.Values.image.tag }}
+{{- $tag := .image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion }}
 {{- if .root.Values.image.registry }}
 {{- printf "%s/%s:%s" (trimSuffix "/" .root.Values.image.registry) .image.repository $tag }}
 {{- else }}
@@ -126,4 +126,55 @@ securityContext:
 {{/* Hook events of the migration Job: after install when the bundled PostgreSQL only appears with the release. */}}
 {{- define "jobq.migrationHooks" -}}
 {{- if .Values.postgresql.enabled }}post-install,pre-upgrade{{ else }}pre-install,pre-upgrade{{ end }}
+{{- end }}
+
+{{/* Whether the operator owns the worker count (the worker Deployment then has no spec.replicas). */}}
+{{- define "jobq.operatorScalesWorkers" -}}
+{{- if and .Values.operator.enabled .Values.operator.scaler.enabled }}true{{ end }}
+{{- end }}
+
+{{/* Name of the operator's ServiceAccount, Role and bindings. */}}
+{{- define "jobq.operatorName" -}}
+{{- printf "%s-operator" (include "jobq.fullname" .) }}
+{{- end }}
+
+{{/* The migration Job's spec: call with (dict "root" $ "secret" <Secret name>). */}}
+{{- define "jobq.migrationJobSpec" -}}
+{{- $root := .root }}
+{{- $values := .root.Values }}
+backoffLimit: {{ $values.migration.backoffLimit }}
+activeDeadlineSeconds: {{ $values.migration.activeDeadlineSeconds }}
+template:
+  metadata:
+    labels:
+      {{- include "jobq.labels" (dict "root" $root "component" "migration") | nindent 6 }}
+  spec:
+    {{- include "jobq.podCommon" $root | nindent 4 }}
+    restartPolicy: Never
+    containers:
+      - name: migrate
+        image: {{ include "jobq.image" (dict "root" $root "image" $values.api.image) }}
+        imagePullPolicy: {{ $values.image.pullPolicy }}
+        command: ["python", "-m", "jobq_core.cli", "migrate"]
+        env:
+          - name: JOBQ_DATABASE_URL
+            valueFrom:
+              secretKeyRef:
+                name: {{ .secret }}
+                key: {{ ternary $values.existingSecretKeys.databaseUrl "databaseUrl" (ne $values.existingSecret "") }}
+          - name: JOBQ_REDIS_URL
+            valueFrom:
+              secretKeyRef:
+                name: {{ .secret }}
+                key: {{ ternary $values.existingSecretKeys.redisUrl "redisUrl" (ne $values.existingSecret "") }}
+        securityContext:
+          {{- toYaml $values.securityContext | nindent 10 }}
+        resources:
+          {{- toYaml $values.migration.resources | nindent 10 }}
+        volumeMounts:
+          - name: tmp
+            mountPath: /tmp
+    volumes:
+      - name: tmp
+        emptyDir: {}
 {{- end }}

@@ -47,7 +47,7 @@ SET status = 'running', attempts = attempts + 1, worker_id = $2, started_at = no
 WHERE id = $1 AND status IN ('queued', 'scheduled') AND attempts = $3 - 1
   AND NOT EXISTS (SELECT 1 FROM jobq_queues q WHERE q.name = jobq_jobs.queue AND q.paused)
 RETURNING id, type, queue, payload, attempts, max_attempts, timeout_s, idempotency_key,
-          trace_context, priority;
+          trace_context, priority, run_at, started_at;
 
 -- name: finish_succeeded
 WITH done AS (
@@ -143,6 +143,9 @@ FROM jobq_job_types ORDER BY name;
 -- name: register_worker
 INSERT INTO jobq_workers (id, hostname, pid, queues, job_types, concurrency, version)
 VALUES ($1, $2, $3, $4, $5, $6, $7);
+
+-- name: count_registered_workers
+SELECT count(*) FROM jobq_workers WHERE pid = ANY($1::int[]) AND stopped_at IS NULL;
 
 -- name: heartbeat_worker
 UPDATE jobq_workers SET heartbeat_at = now() WHERE id = $1 AND stopped_at IS NULL RETURNING id;
@@ -253,7 +256,7 @@ WITH lost AS (
         error = $1
     FROM lost WHERE j.id = lost.id AND j.status = 'running'
     RETURNING j.id, j.attempts, j.worker_id, j.started_at, j.status, j.queue, j.run_at,
-              j.trace_context, j.priority
+              j.trace_context, j.priority, j.type
 ), recorded AS (
     INSERT INTO jobq_job_attempts (job_id, attempt, worker_id, started_at, outcome, error)
     SELECT id, attempts, worker_id, started_at, 'lost', $1 FROM moved
@@ -324,3 +327,50 @@ WHERE id = $1;
 -- worker hands back any it is not in fact running (a claim whose answer was lost).
 SELECT id, attempts FROM jobq_jobs
 WHERE worker_id = $1 AND status = 'running' AND started_at < now() - make_interval(secs => $2::float8);
+
+-- name: autoscale_queue_state
+-- The autoscaler's view of queues $1 (jobq_core.observe): ready means runnable now
+-- (queued or overdue-scheduled, run time come, queue not paused), plus due cron
+-- schedules (with no worker running, no leader fires them: they are work waiting);
+-- arrivals and completions count over the last $2 seconds.
+WITH live AS (
+    SELECT j.status, j.run_at, coalesce(p.paused, false) AS paused
+    FROM jobq_jobs j LEFT JOIN jobq_queues p ON p.name = j.queue
+    WHERE j.queue = ANY($1::text[]) AND j.status IN ('scheduled', 'queued', 'running')
+), finished AS (
+    SELECT count(*) AS completed,
+           avg(extract(epoch FROM finished_at - started_at)) FILTER (WHERE started_at IS NOT NULL)::float8
+               AS mean_duration_s
+    FROM jobq_jobs
+    WHERE status IN ('succeeded', 'dead', 'cancelled') AND finished_at > now() - make_interval(secs => $2::float8)
+      AND queue = ANY($1::text[])
+)
+SELECT count(*) FILTER (WHERE status IN ('queued', 'scheduled') AND run_at <= now() AND NOT paused)
+           + (SELECT count(*) FROM jobq_schedules
+              WHERE NOT paused AND next_run_at <= now() AND job->>'queue' = ANY($1::text[])) AS ready,
+       count(*) FILTER (WHERE status = 'running') AS running,
+       count(*) FILTER (WHERE status = 'scheduled' AND run_at > now()) AS scheduled,
+       coalesce(extract(epoch FROM now() - min(run_at) FILTER (
+           WHERE status IN ('queued', 'scheduled') AND run_at <= now() AND NOT paused))::float8, 0) AS oldest_ready_age_s,
+       (SELECT count(*) FROM jobq_jobs
+        WHERE created_at > now() - make_interval(secs => $2::float8) AND queue = ANY($1::text[])) AS arrived,
+       (SELECT completed FROM finished) AS completed,
+       (SELECT mean_duration_s FROM finished) AS mean_duration_s,
+       extract(epoch FROM now())::float8 AS db_now
+FROM live;
+
+-- name: autoscale_worker_load
+-- Running jobs per worker host (the pod name in Kubernetes, matched to pods by the
+-- operator), over workers alive by their heartbeat ($1 seconds).
+SELECT w.hostname, w.pid,
+       count(j.id) AS running
+FROM jobq_workers w
+LEFT JOIN jobq_jobs j ON j.worker_id = w.id AND j.status = 'running'
+WHERE w.stopped_at IS NULL AND w.heartbeat_at > now() - make_interval(secs => $1::float8)
+GROUP BY w.hostname, w.pid;
+
+-- name: autoscale_local_queues
+-- `jobq run`'s local autoscaling: every queue a live worker serves or a waiting job names.
+SELECT DISTINCT unnest(queues) AS queue FROM jobq_workers WHERE stopped_at IS NULL
+UNION
+SELECT DISTINCT queue FROM jobq_jobs WHERE status IN ('queued', 'scheduled', 'running');

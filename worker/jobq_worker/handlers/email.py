@@ -10,6 +10,8 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from jobq_core import tracing
+
 from ..context import JobContext
 from ..errors import PermanentFailure
 from ..registry import handler
@@ -72,6 +74,16 @@ def build_message(payload: EmailPayload, sender: str, message_id: str) -> EmailM
     return msg
 
 
+def smtp_span_attributes(hostname: str, port: int, recipients: int) -> dict[str, Any]:
+    """Attributes of the SMTP client span: the server, and how many recipients (not who)."""
+    return {
+        "server.address": hostname,
+        "server.port": port,
+        "network.protocol.name": "smtp",
+        "jobq.email.recipients": recipients,
+    }
+
+
 @handler("email.send", payload=EmailPayload, timeout_s=120, max_attempts=5)
 async def send_email(ctx: JobContext, payload: EmailPayload) -> dict[str, Any]:
     """Send an email over SMTP; 5xx answers are permanent, everything else is retried."""
@@ -84,16 +96,19 @@ async def send_email(ctx: JobContext, payload: EmailPayload) -> dict[str, Any]:
         message = build_message(payload, ctx.settings.smtp_from, message_id)
     except ValueError as exc:  # e.g. a second Subject or a line break in a header: no retry fixes it
         raise PermanentFailure(f"cannot build the message: {exc}") from exc
+    hostname, port = url.hostname or "localhost", url.port or (465 if implicit_tls else 25)
+    recipients = len(payload.to + payload.cc + payload.bcc)
     try:
-        errors, _ = await aiosmtplib.send(
-            message,
-            hostname=url.hostname or "localhost",
-            port=url.port or (465 if implicit_tls else 25),
-            username=unquote(url.username) if url.username else None,
-            password=unquote(url.password) if url.password else None,
-            use_tls=implicit_tls,
-            timeout=60,
-        )
+        with tracing.client_span("smtp send", smtp_span_attributes(hostname, port, recipients)):
+            errors, _ = await aiosmtplib.send(
+                message,
+                hostname=hostname,
+                port=port,
+                username=unquote(url.username) if url.username else None,
+                password=unquote(url.password) if url.password else None,
+                use_tls=implicit_tls,
+                timeout=60,
+            )
     except aiosmtplib.SMTPRecipientsRefused as exc:
         # A 4xx refusal (greylisting, full mailbox) may pass on a later attempt.
         if all(refusal.code >= 500 for refusal in exc.recipients):
@@ -104,5 +119,5 @@ async def send_email(ctx: JobContext, payload: EmailPayload) -> dict[str, Any]:
             raise PermanentFailure(f"SMTP server refused the message: {exc.code} {exc.message}") from exc
         raise
     refused = sorted(errors)
-    ctx.log.info("sent email %s to %d recipient(s)", message_id, len(payload.to + payload.cc + payload.bcc))
+    ctx.log.info("sent email %s to %d recipient(s)", message_id, recipients)
     return {"message_id": message_id, "refused": refused}

@@ -23,6 +23,8 @@ import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from jobq_core import tracing
+
 from ..context import JobContext
 from ..errors import PermanentFailure, RetryLater
 from ..registry import handler
@@ -82,6 +84,25 @@ async def resolve(host: str, port: int, allow_private: bool) -> str:
     return addresses[0]
 
 
+def redacted_url(url: str) -> str:
+    """`url` fit for a span: no credentials, query values replaced (they may hold tokens)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = "&".join(f"{pair.split('=', 1)[0]}=REDACTED" if "=" in pair else pair for pair in parts.query.split("&"))
+    return urlunsplit((parts.scheme, netloc, parts.path, query if parts.query else "", ""))
+
+
+def http_span_attributes(url: str, host: str, port: int, address: str) -> dict[str, Any]:
+    """Attributes of the webhook's HTTP client span (OpenTelemetry HTTP conventions)."""
+    return {
+        "http.request.method": "POST",
+        "url.full": redacted_url(url),
+        "server.address": host,
+        "server.port": port,
+        "network.peer.address": address,
+    }
+
+
 def _retry_after(response: httpx.Response) -> float:
     value = response.headers.get("retry-after", "")
     return float(value) if value.isdigit() else 30.0
@@ -119,14 +140,21 @@ async def post_webhook(ctx: JobContext, payload: WebhookPayload) -> dict[str, An
     if ctx.settings.webhook_secret is not None:
         headers[SIGNATURE_HEADER] = sign(ctx.settings.webhook_secret.get_secret_value(), int(time.time()), body)
     started = time.monotonic()
-    response = await ctx.http.post(
-        target,
-        content=body,
-        headers=headers,
-        auth=auth,
-        timeout=payload.timeout_s or ctx.settings.webhook_timeout_s,
-        extensions={"sni_hostname": host},
-    )
+    with tracing.client_span("POST", http_span_attributes(payload.url, host, port, address)) as span:
+        tracing.inject(headers)  # the receiver can continue the job's trace
+        response = await ctx.http.post(
+            target,
+            content=body,
+            headers=headers,
+            auth=auth,
+            timeout=payload.timeout_s or ctx.settings.webhook_timeout_s,
+            extensions={"sni_hostname": host},
+        )
+        if span is not None:
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 400:
+                span.set_attribute("error.type", str(response.status_code))
+                tracing.fail_span(span, f"HTTP {response.status_code}")
     summary = {
         "status_code": response.status_code,
         "elapsed_ms": round((time.monotonic() - started) * 1000, 1),

@@ -1,0 +1,146 @@
+"""The operator's ServiceAccount, bound by the chart's RBAC, may do what it needs and no more.
+
+Each question is a real SubjectAccessReview (`kubectl auth can-i --as=...`) answered by
+the API server's RBAC authorizer.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from typing import Any
+
+from tests.k8s.kube import Kube, json_objects
+from tests.k8s.test_chart import CHART, EXTERNAL_DB, EXTERNAL_REDIS, RELEASE, helm_args
+
+WS = "workerscalers.autoscaling.jobq.dev"
+# What the operator does: kopf watches and patches its WorkerScalers and their status,
+# scales Deployments, annotates pods, posts Events, reads the connection Secret.
+NEEDED = [
+    ("get", WS), ("list", WS), ("watch", WS), ("patch", WS),
+    ("get", WS, "--subresource=status"), ("patch", WS, "--subresource=status"), ("update", WS, "--subresource=status"),
+    ("get", "deployments.apps"), ("list", "deployments.apps"), ("watch", "deployments.apps"),
+    ("get", "deployments.apps", "--subresource=scale"), ("patch", "deployments.apps", "--subresource=scale"),
+    ("update", "deployments.apps", "--subresource=scale"),
+    ("get", "pods"), ("list", "pods"), ("watch", "pods"), ("patch", "pods"),
+    ("create", "events"), ("patch", "events"), ("create", "events.events.k8s.io"), ("patch", "events.events.k8s.io"),
+]  # fmt: skip
+# What it must not do, though a careless Role would allow it.
+DENIED = [
+    ("delete", "deployments.apps"), ("create", "deployments.apps"), ("patch", "deployments.apps"),
+    ("update", "deployments.apps"), ("delete", "deployments.apps", "--subresource=scale"),
+    ("create", "pods"), ("delete", "pods"), ("update", "pods"), ("create", "pods", "--subresource=exec"),
+    ("list", "secrets"), ("watch", "secrets"), ("get", "secrets/someone-elses"), ("create", "secrets"),
+    ("patch", "secrets"),
+    ("create", WS), ("delete", WS), ("update", WS), ("deletecollection", WS),
+    ("get", "configmaps"), ("list", "services"), ("create", "jobs.batch"),
+    ("create", "roles.rbac.authorization.k8s.io"), ("create", "rolebindings.rbac.authorization.k8s.io"),
+    ("patch", "nodes"), ("list", "nodes"), ("list", "namespaces"), ("create", "namespaces"),
+    ("get", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("list", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("impersonate", "serviceaccounts"), ("create", "serviceaccounts", "--subresource=token"),
+    ("list", "kopfpeerings.kopf.dev"), ("patch", "clusterkopfpeerings.kopf.dev"),
+]  # fmt: skip
+
+
+def can_i(kube: Kube, namespace: str, account: str, *question: str, where: str = "") -> bool:
+    """`kubectl auth can-i` for the release's operator account in `namespace`, asked about `where`."""
+    answer = kube.kubectl(
+        "auth", "can-i", *question, f"--as=system:serviceaccount:{namespace}:{account}", "-n", where or namespace,
+        check=False,
+    )  # fmt: skip
+    assert answer.stdout.strip() in ("yes", "no"), (question, answer.stdout, answer.stderr)
+    return answer.stdout.strip() == "yes"
+
+
+def review(question: tuple[str, ...], namespace: str, account: str, where: str) -> dict[str, Any]:
+    """The SubjectAccessReview `kubectl auth can-i --as=<the account>` sends for `question`."""
+    verb, resource, *flags = question
+    resource, _, name = resource.partition("/")
+    resource, _, group = resource.partition(".")
+    attributes = {"verb": verb, "resource": resource, "group": group, "namespace": where, "name": name}
+    for flag in flags:
+        attributes["subresource"] = flag.removeprefix("--subresource=")
+    return {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": f"system:serviceaccount:{namespace}:{account}",
+            "groups": ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"],
+            "resourceAttributes": attributes,
+        },
+    }
+
+
+def answers(kube: Kube, namespace: str, account: str, questions: list[tuple[str, ...]], where: str = "") -> list[bool]:
+    """The API server's answers to many questions at once (one kubectl run; `can_i` asks one)."""
+    reviews = {"apiVersion": "v1", "kind": "List",
+               "items": [review(q, namespace, account, where or namespace) for q in questions]}  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="jobq-sar-") as f:
+        json.dump(reviews, f)
+        f.flush()
+        items = json_objects(kube.kubectl("create", "-f", f.name, "-o", "json").stdout)
+    assert len(items) == len(questions)
+    return [bool(item["status"].get("allowed")) for item in items]
+
+
+def test_the_operator_may_do_exactly_what_it_needs_in_its_namespace(kube: Kube, namespace: str) -> None:
+    kube.helm("install", RELEASE, CHART, "-n", namespace, "--no-hooks")
+    account = "demo-jobq-operator"
+
+    refused = [q for q, yes in zip(NEEDED, answers(kube, namespace, account, NEEDED), strict=True) if not yes]
+    assert not refused, f"the operator may not: {refused}"
+    allowed = [q for q, yes in zip(DENIED, answers(kube, namespace, account, DENIED), strict=True) if yes]
+    assert not allowed, f"the operator may: {allowed}"
+    # kubectl auth can-i (impersonating the account) agrees, for a few of each.
+    assert can_i(kube, namespace, account, "get", "secrets/demo-jobq")
+    assert can_i(kube, namespace, account, "patch", "deployments.apps", "--subresource=scale")
+    assert not can_i(kube, namespace, account, "delete", "deployments.apps")
+    assert not can_i(kube, namespace, account, "list", "secrets")
+    assert not can_i(kube, namespace, account, "patch", "nodes")
+
+    # Nothing at all in another namespace, not even what it may do at home.
+    kube.kubectl("create", "namespace", f"{namespace}-other")
+    try:
+        asked = [*NEEDED, ("get", "secrets/demo-jobq")]
+        said = answers(kube, namespace, account, asked, where=f"{namespace}-other")
+        elsewhere = [q for q, yes in zip(asked, said, strict=True) if yes]
+        assert not can_i(kube, namespace, account, "get", "pods", where=f"{namespace}-other")
+        assert not elsewhere, f"the operator may, in another namespace: {elsewhere}"
+    finally:
+        kube.kubectl("delete", "namespace", f"{namespace}-other", "--wait=false")
+    # And the workers' and the api's pods run without any API access (no token mounted).
+    for component in ("api", "worker"):
+        deployment = kube.get("deployment", f"demo-jobq-{component}", "-n", namespace)
+        assert deployment["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def test_with_an_existing_secret_the_operator_reads_that_one_and_may_watch_crds_when_asked(
+    kube: Kube, namespace: str
+) -> None:
+    kube.kubectl(
+        "create", "secret", "generic", "urls", f"--from-literal=db={EXTERNAL_DB}",
+        f"--from-literal=redis={EXTERNAL_REDIS}", "-n", namespace,
+    )  # fmt: skip
+    sets = ["postgresql.enabled=false", "redis.enabled=false", "existingSecret=urls",
+            "existingSecretKeys.databaseUrl=db", "existingSecretKeys.redisUrl=redis"]  # fmt: skip
+    kube.helm("install", RELEASE, CHART, "-n", namespace, "--no-hooks", *helm_args(*sets))
+    account = "demo-jobq-operator"
+
+    assert can_i(kube, namespace, account, "get", "secrets/urls")
+    assert not can_i(kube, namespace, account, "get", "secrets/demo-jobq")
+    connection = kube.get("workerscaler", "demo-jobq-worker", "-n", namespace)["spec"]["connection"]
+    assert connection == {"secretName": "urls", "databaseUrlKey": "db", "redisUrlKey": "redis"}
+    crds = "customresourcedefinitions.apiextensions.k8s.io"
+    assert not can_i(kube, namespace, account, "watch", crds)
+
+    kube.helm("upgrade", RELEASE, CHART, "-n", namespace, "--no-hooks",
+              *helm_args(*sets, "operator.rbac.watchCustomResourceDefinitions=true"))  # fmt: skip
+    for verb in ("get", "list", "watch"):
+        assert can_i(kube, namespace, account, verb, crds), verb
+    for verb in ("create", "patch", "delete"):
+        assert not can_i(kube, namespace, account, verb, crds), verb
+    # The ClusterRole is the release's: uninstalling removes it and its binding.
+    kube.helm("uninstall", RELEASE, "-n", namespace)
+    assert not kube.kubectl("get", "clusterroles,clusterrolebindings", "-l", "app.kubernetes.io/instance=demo",
+                            "-o", "name").stdout.strip()  # fmt: skip
