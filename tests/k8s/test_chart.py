@@ -84,7 +84,6 @@ def test_the_chart_passes_helm_lint_strict(kube: Kube) -> None:
     for sets in (
         ["operator.enabled=false", "worker.metricsPort=0"],
         [
-            "operator.rbac.watchCustomResourceDefinitions=true",
             "operator.scaler.minReplicas=0",
             "networkPolicy.enabled=true",
         ],

@@ -44,7 +44,7 @@ VALUE_SETS = {
         "postgresql.enabled=false", "redis.enabled=false", "existingSecret=urls", "operator.enabled=false",
         "worker.metricsPort=0",
     ],
-    "operator-watching-crds": ["operator.rbac.watchCustomResourceDefinitions=true", "operator.scaler.minReplicas=0"],
+    "operator-scaling-to-zero": ["operator.scaler.minReplicas=0"],
 }  # fmt: skip
 
 
