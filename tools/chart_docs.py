@@ -13,11 +13,12 @@ documented; keys that only open a block are sections and need none.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from tools import generated
 
 CHART = Path(__file__).resolve().parent.parent / "charts" / "jobq"
 VALUES = CHART / "values.yaml"
@@ -121,21 +122,5 @@ def render(readme: str, values: str) -> str:
     return pattern.sub(lambda m: m[1] + table + "\n" + m[2], readme)
 
 
-def main() -> int:
-    """Rewrite or check the chart README."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--check", action="store_true", help="fail when the chart README is out of date")
-    args = parser.parse_args()
-    current = README.read_text()
-    wanted = render(current, VALUES.read_text())
-    if args.check:
-        if current != wanted:
-            print("charts/jobq/README.md values table is out of date: run `make docs`", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(wanted)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(generated.main("the chart README", lambda: {README: render(README.read_text(), VALUES.read_text())}))

@@ -12,12 +12,13 @@ tools/render_dashboard.py, so what the README shows is what Grafana shows.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tools import generated
 
 DIR = Path(__file__).resolve().parent.parent / "charts" / "jobq" / "dashboards"
 RATE = "$__rate_interval"
@@ -344,26 +345,5 @@ def text(dashboard: Dashboard) -> str:
     return json.dumps(render(dashboard), indent=2) + "\n"
 
 
-def main() -> int:
-    """Write or check the dashboard files."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--check", action="store_true", help="fail when a dashboard file is out of date")
-    args = parser.parse_args()
-    stale = []
-    for dashboard in DASHBOARDS:
-        path = DIR / dashboard.file
-        wanted = text(dashboard)
-        if args.check:
-            if not path.exists() or path.read_text() != wanted:
-                stale.append(str(path.relative_to(DIR.parent.parent.parent)))
-        else:
-            DIR.mkdir(parents=True, exist_ok=True)
-            path.write_text(wanted)
-    if stale:
-        print(f"out of date: {', '.join(stale)}: run `make docs`", file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(generated.main("a dashboard file", lambda: {DIR / d.file: text(d) for d in DASHBOARDS}))

@@ -8,7 +8,6 @@ Each table sits between `<!-- NAME:begin -->` and `<!-- NAME:end -->` markers.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from jobq_core import metrics
 from jobq_core.settings import AutoscaleSettings, CoreSettings, env_name
 from jobq_operator.settings import OperatorSettings
 from jobq_worker.settings import WorkerSettings
+from tools import generated
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 ALERT_RULES = README.parent / "charts" / "jobq" / "alerts" / "jobq.rules.yaml"
@@ -113,21 +113,5 @@ def render(text: str) -> str:
     return text
 
 
-def main() -> int:
-    """Rewrite or check README.md."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--check", action="store_true", help="fail when README.md is out of date")
-    args = parser.parse_args()
-    current = README.read_text()
-    wanted = render(current)
-    if args.check:
-        if current != wanted:
-            print("README.md tables are out of date: run `make docs`", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(wanted)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(generated.main("README.md's tables", lambda: {README: render(README.read_text())}))
