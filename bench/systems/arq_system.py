@@ -9,7 +9,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from arq import Retry, Worker, create_pool
@@ -61,7 +60,7 @@ def worker() -> None:
     common.run_async(_serve())
 
 
-class ArqClient:
+class ArqClient(common.RecordedClient):
     """Submits with `ArqRedis.enqueue_job`; reads records from Redis."""
 
     async def setup(self) -> None:
@@ -80,18 +79,6 @@ class ArqClient:
     async def submit(self, i: int, kind: str) -> None:
         """One `enqueue_job`."""
         await self.pool.enqueue_job("work", self.recs.run, i, kind == "flaky")
-
-    async def submit_many(self, items: Sequence[tuple[int, str]]) -> None:
-        """`enqueue_job` with 50 in flight."""
-        await common.submit_concurrently(self.submit, items)
-
-    async def records(self, n: int, timeout_s: float) -> list[common.Record]:
-        """Records pushed by the workers."""
-        return await self.recs.wait(n, timeout_s)
-
-    async def check_mixed(self, n: int) -> dict[str, Any]:
-        """Nothing beyond the records: ARQ keeps no history."""
-        return {}
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def worker() -> None:
     app.worker_main(["worker", "--pool=threads", f"--concurrency={common.concurrency()}", "--loglevel=WARNING"])
 
 
-class CeleryClient:
+class CeleryClient(common.RecordedClient):
     """Submits with `apply_async` (synchronous, as Celery's client is); reads records from Redis."""
 
     async def setup(self) -> None:
@@ -75,14 +75,6 @@ class CeleryClient:
         """`apply_async` in a loop."""
         for i, kind in items:
             work.apply_async(args=(self.recs.run, i, kind == "flaky"))
-
-    async def records(self, n: int, timeout_s: float) -> list[common.Record]:
-        """Records pushed by the workers."""
-        return await self.recs.wait(n, timeout_s)
-
-    async def check_mixed(self, n: int) -> dict[str, Any]:
-        """Nothing beyond the records."""
-        return {}
 
 
 if __name__ == "__main__":

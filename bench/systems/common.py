@@ -164,6 +164,28 @@ async def submit_concurrently(submit: Callable[[int, str], Awaitable[None]], ite
     await asyncio.gather(*(one(i, kind) for i, kind in items))
 
 
+class RecordedClient:
+    """The part shared by the clients whose workers push records to the Redis list
+    (raw ARQ, Celery, SAQ): these systems keep no job history of their own to check."""
+
+    recs: RedisRecords
+
+    async def submit(self, i: int, kind: str) -> None:
+        raise NotImplementedError
+
+    async def submit_many(self, items: Sequence[tuple[int, str]]) -> None:
+        """`submit` with up to 50 in flight."""
+        await submit_concurrently(self.submit, items)
+
+    async def records(self, n: int, timeout_s: float) -> list[Record]:
+        """Records pushed by the workers."""
+        return await self.recs.wait(n, timeout_s)
+
+    async def check_mixed(self, n: int) -> dict[str, Any]:
+        """Nothing beyond the records."""
+        return {}
+
+
 class RedisRecords:
     """Reads the records the workers pushed to the Redis list.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from saq import Queue, Worker
@@ -43,7 +42,7 @@ def worker() -> None:
     common.run_async(_serve())
 
 
-class SaqClient:
+class SaqClient(common.RecordedClient):
     """Submits with `Queue.enqueue`; reads records from Redis."""
 
     async def setup(self) -> None:
@@ -63,18 +62,6 @@ class SaqClient:
     async def submit(self, i: int, kind: str) -> None:
         """One `Queue.enqueue`."""
         await self.queue.enqueue("work", run=self.recs.run, i=i, flaky=kind == "flaky", retries=RETRIES)
-
-    async def submit_many(self, items: Sequence[tuple[int, str]]) -> None:
-        """`enqueue` with 50 in flight (SAQ itself caps concurrent operations at 20)."""
-        await common.submit_concurrently(self.submit, items)
-
-    async def records(self, n: int, timeout_s: float) -> list[common.Record]:
-        """Records pushed by the workers."""
-        return await self.recs.wait(n, timeout_s)
-
-    async def check_mixed(self, n: int) -> dict[str, Any]:
-        """Nothing beyond the records."""
-        return {}
 
 
 if __name__ == "__main__":
