@@ -8,12 +8,11 @@ server-side dry run.
 from __future__ import annotations
 
 import base64
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.k8s.kube import Kube
+from tests.k8s.kube import Kube, json_objects
 
 CHART = str(Path(__file__).resolve().parents[2] / "charts" / "jobq")
 RELEASE = "demo"
@@ -47,15 +46,7 @@ def parse(kube: Kube, text: str, *, server: str = "") -> list[dict[str, Any]]:
         f.flush()
         args = ["apply", "--dry-run=server", "-n", server] if server else ["create", "--dry-run=client"]
         stream = kube.kubectl(*args, "-f", f.name, "-o", "json").stdout
-    # kubectl prints one JSON document per object, one after the other.
-    objects: list[dict[str, Any]] = []
-    decoder, stream, at = json.JSONDecoder(), stream.strip(), 0
-    while at < len(stream):
-        obj, at = decoder.raw_decode(stream, at)
-        objects += obj["items"] if obj.get("kind") == "List" else [obj]
-        while at < len(stream) and stream[at].isspace():
-            at += 1
-    return objects
+    return json_objects(stream)
 
 
 def rendered(kube: Kube, namespace: str) -> list[dict[str, Any]]:

@@ -290,7 +290,16 @@ def test_a_step_load_reaches_the_capacity_that_meets_the_latency_target(
     rate: float, duration_s: float, jobs_per_worker: int, target: float
 ) -> None:
     needed = math.ceil(rate * duration_s / jobs_per_worker)
-    p = policy(max_replicas=needed * 3 + 5, jobs_per_worker=jobs_per_worker, target_latency_s=target)
+    # The step limit (pods per period) sets how fast capacity can grow, not how much: a
+    # step that takes ten periods to reach the need, so the ramp ends well before the
+    # settled window (a fixed 10 pods per 15 s would need 12 minutes for 480 workers).
+    step = max(10, math.ceil(needed / 10))
+    p = policy(
+        max_replicas=needed * 3 + 5,
+        jobs_per_worker=jobs_per_worker,
+        target_latency_s=target,
+        scale_up=Behavior(0, step, 15),
+    )
     trace = simulate(p, [0.0] * 4 + [rate] * 200, duration_s)
 
     settled = trace[-60:]  # the last five minutes of a seventeen-minute step
