@@ -47,7 +47,7 @@ def parse(argv: list[str]) -> tuple[harness.Settings, Path, bool]:
     p.add_argument("--mixed-jobs", type=int, help="scenario 5 jobs (default: a quarter of --jobs)")
     p.add_argument("--batch-jobs", type=int, help="scenario 4 jobs (default: --jobs)")
     p.add_argument("--idle-seconds", type=float, help=f"idle Redis window (default {defaults.idle_seconds})")
-    p.add_argument("--jobq-poll-delay-s", type=float, help=f"default {defaults.jobq_poll_delay_s}, as raw ARQ's")
+    p.add_argument("--jobq-poll-delay-s", type=float, help=f"default {defaults.jobq_poll_delay_s}, the worker's own")
     p.add_argument("--systems", help=f"comma-separated, from {','.join(harness.SYSTEMS)} (default all)")
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
     p.add_argument("--report-only", action="store_true", help="rewrite results.md and the plots from results.json")

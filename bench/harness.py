@@ -65,7 +65,7 @@ class Settings:
     mixed_jobs: int = 5_000
     batch_jobs: int = 20_000
     idle_seconds: float = 10.0
-    jobq_poll_delay_s: float = 0.01
+    jobq_poll_delay_s: float = 1.0  # the worker's default: enqueues wake idle workers
     systems: list[str] = field(default_factory=lambda: list(SYSTEMS))
 
     def check(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 
@@ -17,6 +18,25 @@ from .settings import ApiSettings
 
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
+
+
+# Young-generation collections run every this many new container objects (Python's
+# default is 700). A 1,000-job batch allocates tens of thousands; at the default, a
+# profile of batch submits showed the collector taking about a third of the API's CPU.
+GC_GEN0_THRESHOLD = 50_000
+
+
+def _settle_heap() -> None:
+    """Move everything loaded at start-up (modules, the app, its models) out of the
+    collector's sight, and collect young objects less often.
+
+    Start-up objects live as long as the process; without the freeze, every full
+    collection walks them all again.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def main() -> int:
@@ -36,8 +56,10 @@ def main() -> int:
     # under the handlers it found; these make that second delivery a clean exit (0).
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
+    app = create_app(settings)
+    _settle_heap()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",

@@ -35,24 +35,93 @@ PRIORITY_STEP_MS = 86_400_000
 MIN_PRIORITY = -100
 MAX_PRIORITY = 100
 # Messages per Lua call: large enough to amortise the round trip, small enough not to
-# block Redis for long.
-ENQUEUE_CHUNK = 500
+# block Redis for long (about 2 ms per 1,000).
+ENQUEUE_CHUNK = 1_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
 # Write ARQ's job key and queue entry for each message unless ARQ still holds that id
-# (ARQ's own enqueue_job does the same check with WATCH, one round trip per job).
+# (ARQ's own enqueue_job does the same check with WATCH, one round trip per job), then
+# wake the idle workers of each queue that got something: the queue key doubles as
+# the pub/sub channel (channels and keys are separate namespaces). The messages come
+# as one JSON array of [queue key, ARQ id, score, body] (ARGV[1]) with the time to live
+# (ARGV[2]): one argument instead of seven per message, which the client would pack
+# one by one in Python. Scores arrive as Lua numbers and go to ZADD as "%.14g": exact
+# for millisecond times (13 digits until the year 2286).
 _ENQUEUE_LUA = """
-local added = 0
-for i = 0, (#KEYS / 3) - 1 do
-  local job_key, result_key, queue_key = KEYS[i * 3 + 1], KEYS[i * 3 + 2], KEYS[i * 3 + 3]
-  if redis.call('EXISTS', job_key, result_key) == 0 then
-    redis.call('SET', job_key, ARGV[i * 4 + 3], 'PX', ARGV[i * 4 + 4])
-    redis.call('ZADD', queue_key, ARGV[i * 4 + 2], ARGV[i * 4 + 1])
+local added, woken = 0, {}
+for _, m in ipairs(cjson.decode(ARGV[1])) do
+  local queue_key, id, score, body = m[1], m[2], m[3], m[4]
+  local job_key = '__JOB__' .. id
+  if redis.call('EXISTS', job_key, '__RESULT__' .. id) == 0 then
+    redis.call('SET', job_key, body, 'PX', ARGV[2])
+    redis.call('ZADD', queue_key, score, id)
     added = added + 1
+    woken[queue_key] = true
   end
 end
+for queue_key in pairs(woken) do
+  redis.call('PUBLISH', queue_key, '')
+end
 return added
+"""
+
+# One round trip of a worker: acknowledge finished deliveries (drop their message,
+# job key and lease), then take up to `want` due messages, each leased with ARQ's
+# in-progress key so no other worker takes it until the lease ends. A message whose
+# job key is gone (expired) is dropped. Running messages stay in the sorted set, as in
+# ARQ, so a worker that dies leaves them to be taken again when their lease ends;
+# the scan steps over them. KEYS[1]: the queue; ARGV: now_ms, want, lease_ms, acks...
+_TAKE_LUA = """
+local queue, now, want, lease = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local job_prefix, lease_prefix = '__JOB__', '__LEASE__'
+for i = 4, #ARGV do
+  redis.call('ZREM', queue, ARGV[i])
+  redis.call('DEL', job_prefix .. ARGV[i], lease_prefix .. ARGV[i])
+end
+local taken, offset = {}, 0
+while want > 0 do
+  local ids = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'LIMIT', offset, want + 64)
+  if #ids == 0 then break end
+  offset = offset + #ids
+  for _, id in ipairs(ids) do
+    if redis.call('SET', lease_prefix .. id, '1', 'NX', 'PX', lease) then
+      local body = redis.call('GET', job_prefix .. id)
+      if body then
+        taken[#taken + 1] = id
+        taken[#taken + 1] = body
+        want = want - 1
+        if want == 0 then break end
+      else
+        redis.call('ZREM', queue, id)
+        redis.call('DEL', lease_prefix .. id)
+        offset = offset - 1
+      end
+    end
+  end
+end
+return taken
+"""
+
+# Which of the ARQ ids in ARGV Redis still holds (1) or not (0): the relay's cheap
+# check before it encodes and sends anything.
+_HELD_LUA = """
+local held = {}
+for i, id in ipairs(ARGV) do
+  held[i] = redis.call('EXISTS', '__JOB__' .. id, '__RESULT__' .. id)
+end
+return held
+"""
+
+# Give leased messages back: their lease ends now, and a deferred one is not due
+# before ARGV[2] (ms since the epoch; 0 keeps its place). KEYS[1]: the queue.
+_RELEASE_LUA = """
+local queue, due = KEYS[1], tonumber(ARGV[1])
+for i = 2, #ARGV do
+  if due > 0 then redis.call('ZADD', queue, 'XX', due, ARGV[i]) end
+  redis.call('DEL', '__LEASE__' .. ARGV[i])
+end
+return #ARGV - 1
 """
 
 
@@ -75,6 +144,18 @@ class Message:
     job_id: str
     attempt: int
     trace_context: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message a worker has leased: its ARQ id and its body, not yet parsed."""
+
+    arq_id: str
+    body: bytes
+
+    def message(self) -> Message:
+        """The jobq message in the body; SerializationError when it is not one."""
+        return parse_args(deserialize(self.body).get("a") or ())
 
 
 def serialize(obj: dict[str, Any]) -> bytes:
@@ -124,7 +205,8 @@ def score(run_at_ms: int, priority: int, now_ms: int) -> int:
     return ready_ms - (priority - MIN_PRIORITY + 1) * PRIORITY_STEP_MS
 
 
-def _encode(d: Dispatch, now_ms: int) -> tuple[list[str], list[Any]]:
+def _encode(d: Dispatch, now_ms: int) -> tuple[str, str, int, str]:
+    """(queue key, ARQ id, score, body) of one dispatch, as the enqueue script reads them."""
     arq_id = names.arq_job_id(d.job_id, d.attempt)
     run_at_ms = _epoch_ms(d.run_at)
     body = serialize(
@@ -136,12 +218,7 @@ def _encode(d: Dispatch, now_ms: int) -> tuple[list[str], list[Any]]:
             "et": now_ms,
         }
     )
-    keys = [
-        names.ARQ_JOB_PREFIX + arq_id,
-        names.ARQ_RESULT_PREFIX + arq_id,
-        names.redis_queue_key(d.queue),
-    ]
-    return keys, [arq_id, score(run_at_ms, d.priority, now_ms), body, MESSAGE_TTL_MS]
+    return names.redis_queue_key(d.queue), arq_id, score(run_at_ms, d.priority, now_ms), body.decode()
 
 
 class QueueClient:
@@ -149,7 +226,16 @@ class QueueClient:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.redis = client
-        self._enqueue = client.register_script(_ENQUEUE_LUA)
+        self._enqueue = client.register_script(
+            _ENQUEUE_LUA.replace("__JOB__", names.ARQ_JOB_PREFIX).replace("__RESULT__", names.ARQ_RESULT_PREFIX)
+        )
+        self._take = client.register_script(
+            _TAKE_LUA.replace("__JOB__", names.ARQ_JOB_PREFIX).replace("__LEASE__", names.ARQ_IN_PROGRESS_PREFIX)
+        )
+        self._held = client.register_script(
+            _HELD_LUA.replace("__JOB__", names.ARQ_JOB_PREFIX).replace("__RESULT__", names.ARQ_RESULT_PREFIX)
+        )
+        self._release = client.register_script(_RELEASE_LUA.replace("__LEASE__", names.ARQ_IN_PROGRESS_PREFIX))
 
     @classmethod
     def from_url(cls, url: str) -> QueueClient:
@@ -164,20 +250,44 @@ class QueueClient:
         if not dispatches:
             return 0
         now_ms = int(time.time() * 1000)
+        added = 0
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for start in range(0, len(dispatches), ENQUEUE_CHUNK):
-                    keys: list[str] = []
-                    argv: list[Any] = []
-                    for d in dispatches[start : start + ENQUEUE_CHUNK]:
-                        k, a = _encode(d, now_ms)
-                        keys += k
-                        argv += a
-                    await self._enqueue(keys=keys, args=argv, client=pipe)
-                results = await pipe.execute()
+            for start in range(0, len(dispatches), ENQUEUE_CHUNK):
+                chunk = [_encode(d, now_ms) for d in dispatches[start : start + ENQUEUE_CHUNK]]
+                added += int(await self._enqueue(args=[orjson.dumps(chunk), MESSAGE_TTL_MS]))
         except REDIS_ERRORS as exc:
             raise RedisUnavailable(type(exc).__name__) from exc
-        return int(sum(results))
+        return added
+
+    async def held(self, arq_ids: Sequence[str]) -> list[bool]:
+        """Whether Redis still holds each of `arq_ids` (a dispatch of it would be skipped)."""
+        if not arq_ids:
+            return []
+        try:
+            reply = await self._held(args=list(arq_ids))
+        except REDIS_ERRORS as exc:
+            raise RedisUnavailable(type(exc).__name__) from exc
+        return [bool(n) for n in reply]
+
+    async def take(self, queue: str, want: int, lease_ms: int, acks: Sequence[str] = ()) -> list[Delivery]:
+        """Acknowledge `acks` (finished deliveries of `queue`), then lease up to `want` due messages."""
+        try:
+            reply = await self._take(
+                keys=[names.redis_queue_key(queue)], args=[int(time.time() * 1000), want, lease_ms, *acks]
+            )
+        except REDIS_ERRORS as exc:
+            raise RedisUnavailable(type(exc).__name__) from exc
+        return [Delivery(reply[i].decode(), reply[i + 1]) for i in range(0, len(reply), 2)]
+
+    async def release(self, queue: str, arq_ids: Sequence[str], defer_s: float = 0.0) -> None:
+        """End the lease of `arq_ids` so they can be taken again, after `defer_s` if given."""
+        if not arq_ids:
+            return
+        due_ms = int((time.time() + defer_s) * 1000) if defer_s > 0 else 0
+        try:
+            await self._release(keys=[names.redis_queue_key(queue)], args=[due_ms, *arq_ids])
+        except REDIS_ERRORS as exc:
+            raise RedisUnavailable(type(exc).__name__) from exc
 
     async def publish_control(self, message: dict[str, Any]) -> None:
         """Tell every worker something now (cancel an attempt, re-read paused queues).

@@ -66,17 +66,23 @@ class Inserted:
     created: list[bool] = field(default_factory=list)
 
 
-async def insert_jobs(conn: Connection, new_jobs: Sequence[NewJob]) -> Inserted:
+async def insert_jobs(conn: Connection, new_jobs: Sequence[NewJob], *, self_dispatch: bool = False) -> Inserted:
     """Insert `new_jobs` in one statement; jobs whose idempotency key exists are not.
 
-    Run inside the caller's transaction. A concurrent insert of the same key waits for
-    the other transaction and then finds its row, so a key never makes two jobs.
+    The statement is all or nothing by itself; run it inside the caller's transaction
+    when more must commit with it. A concurrent insert of the same key waits for the
+    other transaction and then finds its row, so a key never makes two jobs, and a key
+    repeated within `new_jobs` makes one job that every repeat returns. With
+    `self_dispatch`, the statement also marks its transaction as one whose jobs the
+    caller dispatches (see ``allow_self_dispatch``), so the dispatch relay is not woken.
     """
+    if not new_jobs:
+        return Inserted()
     # Insert in idempotency-key order: concurrent batches that share keys then wait on
     # each other's keys in one order, which cannot deadlock.
     ordered = sorted(new_jobs, key=lambda j: j.idempotency_key or "")
     async with unavailable_as_error():
-        rows = await conn.fetch(Q["insert_jobs"], [j.as_row() for j in ordered])
+        rows = await conn.fetch(Q["submit_jobs" if self_dispatch else "insert_jobs"], [j.as_row() for j in ordered])
         by_id = {r["id"]: r for r in rows}
         missing_keys = [j.idempotency_key for j in new_jobs if j.id not in by_id and j.idempotency_key]
         by_key = {}
@@ -142,16 +148,36 @@ async def list_jobs(
         )
 
 
-async def claim(db: Executor, job_id: uuid.UUID, worker_id: str, attempt: int) -> asyncpg.Record | None:
-    """Move a waiting job to running as attempt `attempt`; None when there is nothing to claim."""
-    async with unavailable_as_error():
-        return await db.fetchrow(Q["claim_job"], job_id, worker_id, attempt)
+Attempt = tuple[uuid.UUID, int]
 
 
-async def finish_succeeded(db: Executor, job_id: uuid.UUID, attempt: int, result: Any) -> bool:
-    """Record success of `attempt`; False when the job was no longer ours."""
+async def claim_many(
+    db: Executor, worker_id: str, deliveries: Sequence[tuple[Attempt, object]]
+) -> dict[Attempt, asyncpg.Record]:
+    """Move waiting jobs to running, one attempt each; the claimed ones by (job id, attempt).
+
+    A delivery whose job is already claimed, finished or cancelled (or whose queue is
+    paused) claims nothing: it is stale and the caller drops it.
+
+    Takes (key, anything) pairs, the shape a worker's group writer hands over.
+    """
+    ordered = sorted(d for d, _ in deliveries)
     async with unavailable_as_error():
-        return await db.fetchval(Q["finish_succeeded"], job_id, attempt, result) is not None
+        rows = await db.fetch(Q["claim_jobs"], worker_id, [d[0] for d in ordered], [d[1] for d in ordered])
+    return {(r["id"], r["attempts"]): r for r in rows}
+
+
+async def finish_succeeded_many(db: Executor, outcomes: Sequence[tuple[Attempt, Any]]) -> dict[Attempt, bool]:
+    """Record the success of attempts with their results; those still ours map to True."""
+    ordered = sorted(outcomes, key=lambda o: o[0])
+    async with unavailable_as_error():
+        rows = await db.fetch(
+            Q["finish_succeeded_jobs"],
+            [a[0][0] for a in ordered],
+            [a[0][1] for a in ordered],
+            [a[1] for a in ordered],
+        )
+    return {(r["job_id"], r["attempt"]): True for r in rows}
 
 
 async def finish_failed(

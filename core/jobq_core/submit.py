@@ -108,14 +108,13 @@ async def dispatch_waiting(pool: asyncpg.Pool, queue: QueueClient, jobs: Sequenc
 
 
 async def submit(pool: asyncpg.Pool, queue: QueueClient, new_jobs: Sequence[store.NewJob]) -> Submitted:
-    """Insert `new_jobs` in one transaction (all or nothing), then dispatch the new ones.
+    """Insert `new_jobs` in one statement (all or nothing), then dispatch the new ones.
 
     With tracing on, this is the publish span, whose context each job keeps.
     """
     with tracing.publishing(new_jobs) as new_jobs:
-        async with unavailable_as_error(), pool.acquire() as conn, conn.transaction():
-            await conn.execute(Q["allow_self_dispatch"])
-            inserted = await store.insert_jobs(conn, new_jobs)
+        async with unavailable_as_error(), pool.acquire() as conn:
+            inserted = await store.insert_jobs(conn, new_jobs, self_dispatch=True)
         fresh = [job for job, created in zip(inserted.jobs, inserted.created, strict=True) if created]
         dispatched = await dispatch_waiting(pool, queue, fresh)
     return Submitted(inserted.jobs, inserted.created, dispatched)

@@ -135,34 +135,33 @@ def dispatch(run_at: datetime, **overrides: Any) -> Dispatch:
 
 
 def score_of(run_at: datetime, now_ms: int = NOW_MS, **overrides: Any) -> int:
-    _, (_, score, _, _) = _encode(dispatch(run_at, **overrides), now_ms)
+    _, _, score, _ = _encode(dispatch(run_at, **overrides), now_ms)
     assert isinstance(score, int)
     return score
 
 
-def test_encode_writes_arqs_keys_for_the_attempt() -> None:
-    keys, argv = _encode(dispatch(NOW - timedelta(seconds=5)), NOW_MS)
-    assert keys == [f"arq:job:{JOB_ID}:2", f"arq:result:{JOB_ID}:2", "jobq:queue:emails"]
-    assert argv[0] == f"{JOB_ID}:2"
+def test_encode_names_the_queue_and_the_attempt() -> None:
+    queue_key, arq_id, _, _ = _encode(dispatch(NOW - timedelta(seconds=5)), NOW_MS)
+    assert queue_key == "jobq:queue:emails"
+    assert arq_id == f"{JOB_ID}:2"
 
 
 def test_the_key_prefixes_are_arqs_own() -> None:
-    keys, _ = _encode(dispatch(NOW), NOW_MS)
-    assert keys[0] == arq.constants.job_key_prefix + f"{JOB_ID}:2"
-    assert keys[1] == arq.constants.result_key_prefix + f"{JOB_ID}:2"
+    # The enqueue and take scripts build the keys from these prefixes.
+    assert arq.constants.job_key_prefix == names.ARQ_JOB_PREFIX
+    assert arq.constants.result_key_prefix == names.ARQ_RESULT_PREFIX
+    assert arq.constants.in_progress_key_prefix == names.ARQ_IN_PROGRESS_PREFIX
 
 
 def test_each_attempt_has_its_own_arq_id() -> None:
-    first, _ = _encode(dispatch(NOW, attempt=1), NOW_MS)
-    second, _ = _encode(dispatch(NOW, attempt=2), NOW_MS)
-    assert first[0] != second[0]
-    assert first[2] == second[2]  # same queue
+    first = _encode(dispatch(NOW, attempt=1), NOW_MS)
+    second = _encode(dispatch(NOW, attempt=2), NOW_MS)
+    assert first[1] != second[1]
+    assert first[0] == second[0]  # same queue
 
 
 def test_a_message_expires_eventually() -> None:
-    _, (_, _, _, ttl) = _encode(dispatch(NOW), NOW_MS)
-    assert ttl == MESSAGE_TTL_MS
-    assert ttl >= 86_400_000  # long enough for any backlog a relay sweep would not resend
+    assert MESSAGE_TTL_MS >= 86_400_000  # long enough for any backlog a relay sweep would not resend
 
 
 priorities = st.integers(MIN_PRIORITY, MAX_PRIORITY)
@@ -225,9 +224,9 @@ def test_a_run_time_between_milliseconds_rounds_up(micros: int) -> None:
 
 
 def test_the_body_is_an_arq_job_definition_arq_itself_reads() -> None:
-    _, (_, _, body, _) = _encode(dispatch(NOW, trace_context=TRACE), NOW_MS)
-    assert isinstance(body, bytes)
-    job = deserialize_job(body, deserializer=deserialize)
+    _, _, _, body = _encode(dispatch(NOW, trace_context=TRACE), NOW_MS)
+    assert isinstance(body, str)
+    job = deserialize_job(body.encode(), deserializer=deserialize)
     assert job.function == names.ARQ_FUNCTION
     assert list(job.args) == [JOB_ID, 2, TRACE]
     assert job.kwargs == {}
@@ -236,5 +235,5 @@ def test_the_body_is_an_arq_job_definition_arq_itself_reads() -> None:
 
 
 def test_the_body_is_plain_json() -> None:
-    _, (_, _, body, _) = _encode(dispatch(NOW), NOW_MS)
+    _, _, _, body = _encode(dispatch(NOW), NOW_MS)
     assert json.loads(body) == {"t": None, "f": "jobq.run", "a": [JOB_ID, 2, {}], "k": {}, "et": NOW_MS}

@@ -185,7 +185,14 @@ def test_after_failure_always_takes_an_edge_out_of_running(
 
 # --- the SQL guards agree with the table --------------------------------------------------
 
-GUARDED_UPDATES = ["claim_job", "finish_succeeded", "finish_failed", "cancel_waiting_job", "retry_job", "hand_back_job"]
+GUARDED_UPDATES = [
+    "claim_jobs",
+    "finish_succeeded_jobs",
+    "finish_failed",
+    "cancel_waiting_job",
+    "retry_job",
+    "hand_back_job",
+]
 
 # finish_failed sets the status the caller passes: whatever after_failure decides.
 FAILURE_OUTCOMES = {
@@ -283,7 +290,7 @@ def test_the_parser_reads_guards_and_targets(sql: str, expected: tuple[set[JobSt
 
 
 def test_the_parser_reads_the_real_claim_and_failure_queries() -> None:
-    assert status_edges(Q["claim_job"]) == ({S.QUEUED, S.SCHEDULED}, {S.RUNNING})
+    assert status_edges(Q["claim_jobs"]) == ({S.QUEUED, S.SCHEDULED}, {S.RUNNING})
     assert status_edges(Q["finish_failed"]) == ({S.RUNNING}, {S.SCHEDULED, S.QUEUED, S.DEAD})
 
 

@@ -21,7 +21,7 @@ import asyncpg
 from jobq_core import schedules
 from jobq_core.db import Q, unavailable_as_error
 from jobq_core.errors import RedisUnavailable
-from jobq_core.names import EPOCH_KEY
+from jobq_core.names import EPOCH_KEY, arq_job_id
 from jobq_core.queue import REDIS_ERRORS, QueueClient
 from jobq_core.submit import dispatch_of, dispatch_waiting
 
@@ -73,7 +73,9 @@ class Duties:
                 page = await self.pool.fetch(Q["queued_jobs_page"], after, PAGE)
             if not page:
                 break
-            sent += await self.queue.enqueue([dispatch_of(job) for job in page])
+            dispatches = [dispatch_of(job) for job in page]
+            held = await self.queue.held([arq_job_id(d.job_id, d.attempt) for d in dispatches])
+            sent += await self.queue.enqueue([d for d, h in zip(dispatches, held, strict=True) if not h])
             after = page[-1]["id"]
         if sent:
             log.info("dispatch relay sent %d job(s) Redis did not have", sent)

@@ -1,8 +1,9 @@
 """Running one delivery: claim in PostgreSQL, run the handler, record the outcome.
 
-This is the one ARQ function every jobq job goes through. The claim is the lease: a
+Every jobq job goes through :meth:`JobRunner.handle_delivery`. The claim is the lease: a
 delivery whose attempt is already claimed, cancelled or finished claims nothing and
-is dropped.
+is dropped. Claims and successes of concurrent deliveries are written in groups (one
+statement and one commit for all that arrive together, see ``batching``).
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-from arq.worker import Retry
 from pydantic import BaseModel
 
 from jobq_core import logs, store, tracing
+from jobq_core.batching import GroupWriter
 from jobq_core.errors import DatabaseUnavailable, RedisUnavailable
-from jobq_core.queue import Dispatch, QueueClient, parse_args
+from jobq_core.queue import Dispatch, Message, QueueClient
 from jobq_core.retry import Backoff
 from jobq_core.states import JobStatus, after_failure
 
 from . import metrics
+from .consumer import Deferred
 from .context import JobContext
 from .errors import PermanentFailure, RetryLater
 from .registry import Registry
@@ -35,7 +37,7 @@ from .settings import WorkerSettings
 log = logging.getLogger("jobq.worker")
 
 TRACEBACK_LIMIT = 16_384
-# When PostgreSQL is down at claim time, ARQ delivers the message again after this long.
+# When PostgreSQL is down at claim time, the message is delivered again after this long.
 CLAIM_RETRY_S = 1.0
 # How long a finished attempt keeps trying to record its outcome while PostgreSQL is down.
 RECORD_DEADLINE_S = 120.0
@@ -96,6 +98,12 @@ class JobRunner:
         # request names both, so it can never hit a later attempt of the same job.
         self.running: dict[tuple[uuid.UUID, int], asyncio.Task[Any]] = {}
         self._cancel_requested: set[tuple[uuid.UUID, int]] = set()
+        self.claims: GroupWriter[store.Attempt, None, asyncpg.Record] = GroupWriter(
+            lambda group: store.claim_many(pool, worker_id, group)
+        )
+        self.successes: GroupWriter[store.Attempt, Any, bool] = GroupWriter(
+            lambda group: store.finish_succeeded_many(pool, group)
+        )
 
     def cancel(self, job_id: uuid.UUID, attempt: int) -> bool:
         """Stop a running attempt whose cancellation was requested; False if not running here."""
@@ -106,17 +114,16 @@ class JobRunner:
         task.cancel()
         return True
 
-    async def handle_delivery(self, ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> None:
-        """The ARQ function: run the delivered attempt, or drop a stale delivery."""
-        message = parse_args(args)
+    async def handle_delivery(self, message: Message) -> None:
+        """Run the delivered attempt, or drop a stale delivery."""
         job_id = uuid.UUID(message.job_id)
         claim_started_ns = time.time_ns()
         try:
-            job = await store.claim(self.pool, job_id, self.worker_id, message.attempt)
+            job = await self.claims.submit((job_id, message.attempt), None)
         except DatabaseUnavailable:
-            # Keep the message: ARQ delivers it again after the delay.
+            # Keep the message: it is delivered again after the delay.
             log.warning("PostgreSQL unavailable: delivery of %s attempt %d deferred", job_id, message.attempt)
-            raise Retry(defer=CLAIM_RETRY_S) from None
+            raise Deferred(CLAIM_RETRY_S) from None
         if job is None:
             log.debug("dropped delivery of %s attempt %d: nothing to claim", job_id, message.attempt)
             return
@@ -167,7 +174,7 @@ class JobRunner:
                 exc = TimeoutError(f"job exceeded its timeout of {job['timeout_s']}s")
             await self._failed(job, exc)
         else:
-            await _until_recorded("a success", lambda: store.finish_succeeded(self.pool, job["id"], attempt, document))
+            await _until_recorded("a success", lambda: self.successes.submit(key, document))
             metrics.attempt_succeeded(job)
         finally:
             metrics.attempt_ended(job, started)

@@ -1,5 +1,5 @@
-"""A worker process: register, heartbeat, consume the queues through ARQ, lead when
-elected, and drain on SIGTERM. Outages of PostgreSQL or Redis are waited out, never
+"""A worker process: register, heartbeat, consume its queues, lead when elected, and
+drain on SIGTERM. Outages of PostgreSQL or Redis are waited out, never
 fatal: each loop reconnects with back-off.
 """
 
@@ -19,17 +19,17 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-from arq.connections import ArqRedis
-from arq.worker import Worker, func
+import redis.asyncio as aioredis
 
 from jobq_core import __version__, jobtypes, store
 from jobq_core.db import Q, create_pool, unavailable_as_error
 from jobq_core.errors import UnavailableError
-from jobq_core.names import ARQ_FUNCTION, CONTROL_CHANNEL, redis_queue_key
-from jobq_core.queue import REDIS_ERRORS, QueueClient, deserialize, serialize
+from jobq_core.names import CONTROL_CHANNEL, redis_queue_key
+from jobq_core.queue import REDIS_ERRORS, QueueClient
 from jobq_core.submit import dispatch_waiting
 
 from . import metrics
+from .consumer import QueueConsumer
 from .duties import Duties
 from .leader import Leadership
 from .registry import Registry
@@ -41,6 +41,9 @@ log = logging.getLogger("jobq.worker")
 MAX_BACKOFF_S = 5.0
 # A claim older than this that runs nowhere in this process was lost on the way back.
 LOST_CLAIM_AFTER_S = 5.0
+# A taken message's lease outlives the longest handler timeout by this much; only a
+# worker that died leaves a lease to run out (its job is rescued meanwhile).
+LEASE_MARGIN_S = 60.0
 _OUTAGES: tuple[type[BaseException], ...] = (*REDIS_ERRORS, UnavailableError)
 
 
@@ -55,7 +58,7 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
 
 
 class WorkerService:
-    """One worker process: an ARQ worker per queue, sharing one Redis and one PostgreSQL pool."""
+    """One worker process: a consumer per queue, sharing one Redis and one PostgreSQL pool."""
 
     def __init__(self, settings: WorkerSettings, registry: Registry) -> None:
         self.settings = settings
@@ -63,7 +66,7 @@ class WorkerService:
         self.worker_id = new_worker_id()
         self.queues = settings.queue_list or registry.queues()
         self._stop = asyncio.Event()
-        self._arq: dict[str, Worker] = {}
+        self._consumers: dict[str, QueueConsumer] = {}
         self._paused: set[str] = set()
         self._draining = False
         self.runner: JobRunner | None = None
@@ -106,19 +109,15 @@ class WorkerService:
                 delay = min(delay * 2, MAX_BACKOFF_S)
         return False
 
-    def _arq_worker(self, queue: str, runner: JobRunner, redis: ArqRedis) -> Worker:
+    def _consumer(self, queue: str, runner: JobRunner, client: QueueClient) -> QueueConsumer:
         longest = max((s.timeout_s for s in self.registry.all()), default=300.0)
-        return Worker(
-            functions=[func(runner.handle_delivery, name=ARQ_FUNCTION, timeout=longest + 60, max_tries=1_000_000)],
-            queue_name=redis_queue_key(queue),
-            redis_pool=redis,
-            handle_signals=False,
-            max_jobs=self.settings.concurrency,
-            keep_result=0,
-            poll_delay=self.settings.poll_delay_s,
-            job_serializer=serialize,
-            job_deserializer=deserialize,
-            log_results=False,
+        return QueueConsumer(
+            queue,
+            client,
+            runner.handle_delivery,
+            capacity=self.settings.concurrency,
+            lease_s=longest + LEASE_MARGIN_S,
+            poll_s=self.settings.poll_delay_s,
         )
 
     # -- loops ----------------------------------------------------------------------
@@ -180,22 +179,33 @@ class WorkerService:
         self._apply_pick_rules()
 
     def _apply_pick_rules(self) -> None:
-        for queue, worker in self._arq.items():
-            worker.allow_pick_jobs = not self._draining and queue not in self._paused
+        for queue, consumer in self._consumers.items():
+            taking = not self._draining and queue not in self._paused
+            if consumer.taking != taking:
+                consumer.taking = taking
+                consumer.wake()
 
     def _cancel(self, job_id: uuid.UUID, attempt: int) -> None:
         if self.runner is not None and self.runner.cancel(job_id, attempt):
             log.info("cancelling job %s attempt %d on request", job_id, attempt)
 
-    async def _control(self, redis: ArqRedis, pool: asyncpg.Pool) -> None:
-        """Act on control messages at once: cancel an attempt, re-read paused queues."""
+    async def _control(self, redis: aioredis.Redis, pool: asyncpg.Pool) -> None:
+        """Act on control messages at once (cancel an attempt, re-read paused queues), and
+        wake a queue's consumer when something is enqueued on it."""
+        wake_channels = {redis_queue_key(q).encode(): c for q, c in self._consumers.items()}
         pubsub = redis.pubsub()
         try:
-            await pubsub.subscribe(CONTROL_CHANNEL)
+            await pubsub.subscribe(CONTROL_CHANNEL, *wake_channels)
             await self._refresh_paused(pool)  # catch up on what passed while unsubscribed
+            for consumer in self._consumers.values():
+                consumer.wake()
             while not self._stop.is_set():
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is None:
+                    continue
+                woken = wake_channels.get(message["channel"])
+                if woken is not None:
+                    woken.wake()
                     continue
                 try:
                     body = orjson.loads(message["data"])
@@ -213,25 +223,25 @@ class WorkerService:
         """Stop taking jobs; let running ones finish up to the drain time; hand back the rest."""
         self._draining = True
         self._apply_pick_rules()
-        running = [t for w in self._arq.values() for t in w.tasks.values() if not t.done()]
+        running = [t for c in self._consumers.values() for t in c.tasks if not t.done()]
         if running:
             log.info("draining %d running job(s) for up to %.0fs", len(running), self.settings.drain_s)
             _, pending = await asyncio.wait(running, timeout=self.settings.drain_s)
             if pending:
                 log.info("handing back %d job(s) still running", len(pending))
-                for w in self._arq.values():
-                    for task in w.job_tasks.values():
-                        task.cancel()
+                for task in pending:
+                    task.cancel()
                 await asyncio.wait(pending, timeout=10)
+        for consumer in self._consumers.values():
+            with contextlib.suppress(*_OUTAGES):
+                await consumer.flush()
 
     # -- the process ----------------------------------------------------------------
 
     async def run(self) -> None:
         """Serve until :meth:`request_stop`."""
-        logging.getLogger("arq").setLevel(max(logging.WARNING, logging.getLogger().level))
         pool = await create_pool(self.settings.database_url.get_secret_value(), size=self.settings.database_pool_size)
-        redis: ArqRedis = ArqRedis.from_url(self.settings.redis_url.get_secret_value(), socket_connect_timeout=2)
-        redis.job_serializer, redis.job_deserializer = serialize, deserialize
+        redis = aioredis.Redis.from_url(self.settings.redis_url.get_secret_value(), socket_connect_timeout=2)
         queue_client = QueueClient(redis)
         http = httpx.AsyncClient(timeout=self.settings.webhook_timeout_s, follow_redirects=False)
         tasks: list[asyncio.Task[Any]] = []
@@ -241,9 +251,9 @@ class WorkerService:
             if not await self._until_registered(pool):
                 return
             self.runner = JobRunner(pool, queue_client, self.registry, self.worker_id, self.settings, http)
-            self._arq = {q: self._arq_worker(q, self.runner, redis) for q in self.queues}
+            self._consumers = {q: self._consumer(q, self.runner, queue_client) for q in self.queues}
             log.info("worker %s serving queues %s", self.worker_id, ", ".join(self.queues))
-            tasks = [asyncio.create_task(self._supervised(f"queue {q}", w.main)) for q, w in self._arq.items()]
+            tasks = [asyncio.create_task(self._supervised(f"queue {q}", c.run)) for q, c in self._consumers.items()]
             tasks.append(asyncio.create_task(self._heartbeat(pool)))
             tasks.append(asyncio.create_task(self._supervised("control channel", lambda: self._control(redis, pool))))
             if self.settings.leader_duties:

@@ -17,7 +17,12 @@ class WorkerSettings(CoreSettings):
         default="", description="Comma-separated queues to serve; empty serves every queue a handler names."
     )
     concurrency: int = Field(default=10, ge=1, le=1000, description="Jobs run at once, per queue.")
-    poll_delay_s: float = Field(default=0.1, gt=0, le=10, description="Seconds between polls of an idle queue.")
+    poll_delay_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description="Seconds between polls of an idle queue: a safety net, as an enqueue wakes idle workers at once.",
+    )
     heartbeat_interval_s: float = Field(default=5.0, gt=0, description="Seconds between worker heartbeats.")
     drain_s: float = Field(
         default=25.0,

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from jobq_core import store
 from jobq_core.apikeys import Scope
 from jobq_core.errors import RedisUnavailable, UnknownJobType
+from jobq_core.jobtypes import JobType
 from jobq_core.names import IDEMPOTENCY_HEADER
 from jobq_core.queue import QueueClient
 from jobq_core.states import CANCELLABLE, RETRYABLE_BY_HAND, JobStatus
@@ -25,18 +26,22 @@ from ..auth import require
 from ..metrics import count_submitted
 from ..models import BatchIn, BatchOut, JobIn, JobListOut, JobOut, Text
 from ..problems import Problem, conflict, not_found
+from ..settings import ApiSettings
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 read = Depends(require(Scope.JOBS_READ))
 write = Depends(require(Scope.JOBS_WRITE))
 
 
-async def _new_job(request: Request, item: JobIn, field_prefix: str, now: datetime) -> store.NewJob:
-    settings = request.app.state.settings
+async def _job_type(request: Request, name: str, field: str) -> JobType:
     try:
-        job_type = await request.app.state.job_types.get(item.type)
+        job_type: JobType = await request.app.state.job_types.get(name)
     except UnknownJobType as exc:
-        raise UnknownJobType(exc.name, field=field_prefix + "type") from None
+        raise UnknownJobType(exc.name, field=field) from None
+    return job_type
+
+
+def _new_job(settings: ApiSettings, item: JobIn, job_type: JobType, field_prefix: str, now: datetime) -> store.NewJob:
     size = len(orjson.dumps(item.payload))
     if size > settings.max_payload_bytes:
         field = field_prefix + "payload"
@@ -101,7 +106,8 @@ async def submit_job(
                 errors=[{"field": "idempotency_key", "message": "differs from the Idempotency-Key header"}],
             )
         body = body.model_copy(update={"idempotency_key": idempotency_key})
-    new_job = await _new_job(request, body, "", datetime.now(UTC))
+    job_type = await _job_type(request, body.type, "type")
+    new_job = _new_job(request.app.state.settings, body, job_type, "", datetime.now(UTC))
     result = await _submit(request, [new_job])
     job, created = result.jobs[0], result.created[0]
     return views.JSONResponse(
@@ -112,7 +118,8 @@ async def submit_job(
 @router.post("/batch", status_code=201, response_model=BatchOut, summary="Submit many jobs at once")
 async def submit_batch(request: Request, body: BatchIn, _: list[str] = write) -> Response:
     """Record every job in one transaction (all or nothing) and dispatch them in one pipeline."""
-    limit = request.app.state.settings.max_batch_jobs
+    settings = request.app.state.settings
+    limit = settings.max_batch_jobs
     if len(body.jobs) > limit:
         raise Problem(
             413,
@@ -122,7 +129,15 @@ async def submit_batch(request: Request, body: BatchIn, _: list[str] = write) ->
             errors=[{"field": "jobs", "message": f"more than {limit} jobs"}],
         )
     now = datetime.now(UTC)
-    new_jobs = [await _new_job(request, item, f"jobs[{i}].", now) for i, item in enumerate(body.jobs)]
+    # Each job type is looked up once per batch; jobs are still checked in request order,
+    # so the first bad job is the one reported.
+    types: dict[str, JobType] = {}
+    new_jobs = []
+    for i, item in enumerate(body.jobs):
+        job_type = types.get(item.type)
+        if job_type is None:
+            job_type = types[item.type] = await _job_type(request, item.type, f"jobs[{i}].type")
+        new_jobs.append(_new_job(settings, item, job_type, f"jobs[{i}].", now))
     result = await _submit(request, new_jobs)
     created = sum(result.created)
     return views.JSONResponse(

@@ -15,6 +15,23 @@ FROM jsonb_to_recordset($1::jsonb) AS j(
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 
+-- name: submit_jobs
+-- insert_jobs for a client that dispatches the new jobs itself (the API): the statement
+-- also marks its transaction as allow_self_dispatch does, so the insert trigger does not
+-- wake the dispatch relay. One statement is one round trip and its own transaction
+-- (all rows or none), where BEGIN, the mark, the insert and COMMIT took four.
+INSERT INTO jobq_jobs (id, type, queue, status, payload, priority, max_attempts, timeout_s,
+                       idempotency_key, tags, run_at, trace_context)
+SELECT id, type, queue, status, payload, priority, max_attempts, timeout_s,
+       idempotency_key, tags, run_at, trace_context
+FROM jsonb_to_recordset($1::jsonb) AS j(
+    id uuid, type text, queue text, status text, payload jsonb, priority smallint,
+    max_attempts integer, timeout_s double precision, idempotency_key text, tags text[],
+    run_at timestamptz, trace_context jsonb)
+WHERE (SELECT set_config('jobq.dispatches', 'on', true)) = 'on'
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING *;
+
 -- name: jobs_by_idempotency_key
 SELECT * FROM jobq_jobs WHERE idempotency_key = ANY($1::text[]);
 
@@ -38,28 +55,6 @@ WHERE ($1::text[] IS NULL OR status = ANY($1))
 ORDER BY created_at DESC, id DESC
 LIMIT $9;
 
--- name: claim_job
--- The lease: only a waiting job whose previous attempt count matches the delivery is
--- claimed, so duplicate or stale deliveries find nothing; a paused queue's jobs wait.
-UPDATE jobq_jobs
-SET status = 'running', attempts = attempts + 1, worker_id = $2, started_at = now(),
-    finished_at = NULL, progress = NULL, progress_message = NULL, cancel_requested_at = NULL
-WHERE id = $1 AND status IN ('queued', 'scheduled') AND attempts = $3 - 1
-  AND NOT EXISTS (SELECT 1 FROM jobq_queues q WHERE q.name = jobq_jobs.queue AND q.paused)
-RETURNING id, type, queue, payload, attempts, max_attempts, timeout_s, idempotency_key,
-          trace_context, priority, run_at, started_at;
-
--- name: finish_succeeded
-WITH done AS (
-    UPDATE jobq_jobs
-    SET status = 'succeeded', finished_at = now(), result = $3, error = NULL, progress = 1
-    WHERE id = $1 AND status = 'running' AND attempts = $2
-    RETURNING id, attempts, worker_id, started_at, finished_at
-)
-INSERT INTO jobq_job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome)
-SELECT id, attempts, worker_id, started_at, finished_at, 'succeeded' FROM done
-RETURNING job_id;
-
 -- name: finish_failed
 -- $3: the next status (scheduled, queued or dead); $4: seconds until the next attempt.
 WITH done AS (
@@ -73,6 +68,45 @@ WITH done AS (
 INSERT INTO jobq_job_attempts (job_id, attempt, worker_id, started_at, outcome, error)
 SELECT id, attempts, worker_id, started_at, 'failed', $5 FROM done
 RETURNING job_id, (SELECT run_at FROM done) AS run_at;
+
+-- name: claim_jobs
+-- The lease, for a group of deliveries ($2 job ids, $3 the attempt each dispatches):
+-- only a waiting job whose previous attempt count matches its delivery is claimed, so
+-- duplicate or stale deliveries find nothing; a paused queue's jobs wait. Rows are
+-- locked in id order so two groups never wait on each other in a cycle.
+WITH wanted AS (
+    SELECT j.id, d.attempt FROM jobq_jobs j
+    JOIN unnest($2::uuid[], $3::int[]) AS d(id, attempt) ON j.id = d.id
+    WHERE j.status IN ('queued', 'scheduled') AND j.attempts = d.attempt - 1
+      AND NOT EXISTS (SELECT 1 FROM jobq_queues q WHERE q.name = j.queue AND q.paused)
+    ORDER BY j.id
+    FOR UPDATE OF j
+)
+UPDATE jobq_jobs
+SET status = 'running', attempts = attempts + 1, worker_id = $1, started_at = now(),
+    finished_at = NULL, progress = NULL, progress_message = NULL, cancel_requested_at = NULL
+FROM wanted
+WHERE jobq_jobs.id = wanted.id AND jobq_jobs.status IN ('queued', 'scheduled')
+  AND jobq_jobs.attempts = wanted.attempt - 1
+RETURNING jobq_jobs.id, type, queue, payload, attempts, max_attempts, timeout_s, idempotency_key,
+          trace_context, priority, run_at, started_at;
+
+-- name: finish_succeeded_jobs
+-- Success of a group of attempts: $1 job ids, $2 attempts, $3 a JSON array of their
+-- results in the same order.
+WITH given AS (
+    SELECT d.id, d.attempt, $3::jsonb -> (d.n::int - 1) AS result
+    FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS d(id, attempt, n)
+), done AS (
+    UPDATE jobq_jobs j
+    SET status = 'succeeded', finished_at = now(), result = given.result, error = NULL, progress = 1
+    FROM given
+    WHERE j.id = given.id AND j.status = 'running' AND j.attempts = given.attempt
+    RETURNING j.id, j.attempts, j.worker_id, j.started_at, j.finished_at
+)
+INSERT INTO jobq_job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome)
+SELECT id, attempts, worker_id, started_at, finished_at, 'succeeded' FROM done
+RETURNING job_id, attempt;
 
 -- name: set_progress
 UPDATE jobq_jobs SET progress = $3, progress_message = $4

@@ -1,0 +1,161 @@
+"""The worker's side of the dispatch channel against a real Redis: leases, acks, releases,
+wake-ups, and a worker process that picks a job up at once instead of at its next poll."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from jobq_core import names
+from jobq_core.queue import Dispatch, QueueClient
+from tests.integration.conftest import StartWorker, wait_for_status
+
+LEASE_MS = 60_000
+
+
+def dispatch(queue: str, attempt: int = 1) -> Dispatch:
+    return Dispatch(str(uuid.uuid4()), attempt, queue, datetime.now(UTC))
+
+
+@pytest.fixture
+def queue() -> str:
+    """A queue of this test's own: the session's Redis is shared."""
+    return f"q-{uuid.uuid4().hex[:8]}"
+
+
+async def test_a_taken_message_is_leased_and_no_one_else_takes_it(redis_client: aioredis.Redis, queue: str) -> None:
+    client = QueueClient(redis_client)
+    sent = [dispatch(queue) for _ in range(5)]
+    assert await client.enqueue(sent) == 5
+
+    first = await client.take(queue, 3, LEASE_MS)
+    second = await client.take(queue, 10, LEASE_MS)
+
+    assert len(first) == 3 and len(second) == 2
+    ids = {d.arq_id for d in first} | {d.arq_id for d in second}
+    assert ids == {names.arq_job_id(d.job_id, 1) for d in sent}
+    assert await client.take(queue, 10, LEASE_MS) == []
+    message = first[0].message()
+    assert names.arq_job_id(message.job_id, message.attempt) == first[0].arq_id
+    # Still in the sorted set while running (a dead worker's messages are taken again later).
+    assert await redis_client.zcard(names.redis_queue_key(queue)) == 5
+
+
+async def test_an_ack_removes_the_message_its_job_key_and_its_lease(redis_client: aioredis.Redis, queue: str) -> None:
+    client = QueueClient(redis_client)
+    await client.enqueue([dispatch(queue), dispatch(queue)])
+    taken = await client.take(queue, 2, LEASE_MS)
+
+    await client.take(queue, 0, LEASE_MS, acks=[taken[0].arq_id])
+
+    arq_id = taken[0].arq_id
+    assert await redis_client.zscore(names.redis_queue_key(queue), arq_id) is None
+    assert not await redis_client.exists(names.ARQ_JOB_PREFIX + arq_id, names.ARQ_IN_PROGRESS_PREFIX + arq_id)
+    assert await redis_client.exists(names.ARQ_IN_PROGRESS_PREFIX + taken[1].arq_id)
+    # An acknowledged attempt may be dispatched again (a retry by hand reuses no id, but
+    # a handed-back attempt does): Redis no longer holds it.
+    assert await client.enqueue([Dispatch(arq_id.rsplit(":", 1)[0], 1, queue, datetime.now(UTC))]) == 1
+
+
+async def test_a_lease_that_ends_lets_another_worker_take_the_message(redis_client: aioredis.Redis, queue: str) -> None:
+    client = QueueClient(redis_client)
+    await client.enqueue([dispatch(queue)])
+    taken = await client.take(queue, 1, lease_ms=100)
+    assert await client.take(queue, 1, LEASE_MS) == []
+
+    await asyncio.sleep(0.2)
+
+    again = await client.take(queue, 1, LEASE_MS)
+    assert [d.arq_id for d in again] == [taken[0].arq_id]
+
+
+async def test_release_hands_a_message_back_now_or_after_a_delay(redis_client: aioredis.Redis, queue: str) -> None:
+    client = QueueClient(redis_client)
+    await client.enqueue([dispatch(queue), dispatch(queue)])
+    a, b = await client.take(queue, 2, LEASE_MS)
+
+    await client.release(queue, [a.arq_id])
+    await client.release(queue, [b.arq_id], defer_s=30)
+
+    assert [d.arq_id for d in await client.take(queue, 2, LEASE_MS)] == [a.arq_id]
+    due = await redis_client.zscore(names.redis_queue_key(queue), b.arq_id)
+    assert due is not None and due > (time.time() + 25) * 1000
+
+
+async def test_a_message_whose_job_key_expired_is_dropped(redis_client: aioredis.Redis, queue: str) -> None:
+    client = QueueClient(redis_client)
+    gone, kept = dispatch(queue), dispatch(queue)
+    await client.enqueue([gone, kept])
+    await redis_client.delete(names.ARQ_JOB_PREFIX + names.arq_job_id(gone.job_id, 1))
+
+    taken = await client.take(queue, 5, LEASE_MS)
+
+    assert [d.arq_id for d in taken] == [names.arq_job_id(kept.job_id, 1)]
+    assert await redis_client.zcard(names.redis_queue_key(queue)) == 1
+
+
+async def test_take_steps_over_running_messages_to_reach_waiting_ones(redis_client: aioredis.Redis, queue: str) -> None:
+    # ARQ reads a fixed window from the head of the queue; running messages stay at the
+    # head, so a full window of them starves the rest. The scan must go past them.
+    client = QueueClient(redis_client)
+    await client.enqueue([dispatch(queue) for _ in range(300)])
+    running = await client.take(queue, 250, LEASE_MS)
+
+    rest = await client.take(queue, 100, LEASE_MS)
+
+    assert len(running) == 250 and len(rest) == 50
+
+
+async def test_an_enqueue_publishes_on_the_queue_channel_once_per_call(
+    redis_client: aioredis.Redis, queue: str
+) -> None:
+    client = QueueClient(redis_client)
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(names.redis_queue_key(queue), names.redis_queue_key(queue + "-2"))
+    for _ in range(2):
+        await pubsub.get_message(timeout=1)  # the subscribe confirmations
+    try:
+        await client.enqueue([dispatch(queue), dispatch(queue), dispatch(queue + "-2")])
+        already = dispatch(queue)
+        await client.enqueue([already])
+        await client.enqueue([already])  # nothing new: no wake-up
+
+        channels = []
+        while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)) is not None:
+            channels.append(message["channel"].decode())
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    assert sorted(channels) == sorted(
+        [names.redis_queue_key(queue), names.redis_queue_key(queue + "-2"), names.redis_queue_key(queue)]
+    )
+
+
+async def test_an_idle_worker_wakes_on_enqueue_rather_than_at_its_next_poll(
+    api: httpx.AsyncClient, auth: dict[str, str], start_worker: StartWorker, db: asyncpg.Pool
+) -> None:
+    # With a 10 s poll, only the wake-up can start the job within a few seconds.
+    await start_worker(JOBQ_POLL_DELAY_S="10")
+    await asyncio.sleep(1.0)  # the worker has polled once and is waiting
+    jobs = []
+    for _ in range(3):
+        response = await api.post("/v1/jobs", json={"type": "jobq.noop"}, headers=auth)
+        assert response.status_code == 201, response.text
+        jobs.append(response.json())
+        await asyncio.sleep(0.3)
+
+    for job in jobs:
+        done = await wait_for_status(api, auth, job["id"], {"succeeded", "dead"}, timeout_s=5)
+        assert done["status"] == "succeeded"
+    waits = await db.fetch(
+        "SELECT extract(epoch FROM started_at - created_at) AS s FROM jobq_jobs WHERE id = ANY($1::uuid[])",
+        [j["id"] for j in jobs],
+    )
+    assert max(r["s"] for r in waits) < 2.0

@@ -1,0 +1,96 @@
+"""The submit path's shortcuts, against the real PostgreSQL: the one-statement insert marks
+its own transaction (the relay is not woken for jobs the API dispatches itself), and the
+job-type cache keeps compiled validators across re-reads."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+import pytest
+
+from jobq_core import jobtypes, store
+from jobq_core.jobtypes import JobType
+from jobq_core.names import NEW_JOBS_CHANNEL
+from jobq_core.submit import Submission, build
+from tests.conftest import Servers
+from tests.integration.api_helpers import submit, submit_batch
+from tests.support.wait import until
+
+NOOP = JobType("test.noop", "default", {"type": "object"}, 30.0, 3)
+
+
+@pytest.fixture
+async def notifications(servers: Servers, db: asyncpg.Pool) -> AsyncIterator[list[str]]:
+    """Payloads of the `jobq_new_jobs` notifications sent while the test runs."""
+    got: list[str] = []
+    conn = await asyncpg.connect(servers.database_url)
+    await conn.add_listener(NEW_JOBS_CHANNEL, lambda *args: got.append(args[3]))
+    yield got
+    await conn.close()
+
+
+def _new_jobs(n: int) -> list[store.NewJob]:
+    now = datetime.now(UTC)
+    return [build(Submission(type=NOOP.name, payload={"i": i}), NOOP, now) for i in range(n)]
+
+
+async def _sentinel(db: asyncpg.Pool, notifications: list[str]) -> None:
+    """Insert without the mark and wait for its notification: every earlier one has arrived too."""
+    await store.insert_jobs(db, _new_jobs(1))
+    await until(lambda: _some(notifications), what="the sentinel insert's notification")
+
+
+async def _some(items: list[str]) -> bool:
+    return bool(items)
+
+
+async def test_api_submits_do_not_wake_the_dispatch_relay(
+    api: httpx.AsyncClient, auth: dict[str, str], db: asyncpg.Pool, notifications: list[str]
+) -> None:
+    await submit(api, auth, type="jobq.noop")
+    await submit_batch(api, auth, [{"type": "jobq.noop"}, {"type": "jobq.noop", "idempotency_key": "k"}])
+
+    await _sentinel(db, notifications)
+
+    assert notifications == [""], "only the sentinel insert, made without the mark, may notify"
+
+
+async def test_the_self_dispatch_mark_ends_with_its_statement(db: asyncpg.Pool, notifications: list[str]) -> None:
+    async with db.acquire() as conn:
+        inserted = await store.insert_jobs(conn, _new_jobs(3), self_dispatch=True)
+        setting = await conn.fetchval("SELECT current_setting('jobq.dispatches', true)")
+        await store.insert_jobs(conn, _new_jobs(1))  # the same session, unmarked: notifies
+    await until(lambda: _some(notifications), what="the unmarked insert's notification")
+
+    assert inserted.created == [True, True, True]
+    assert setting in (None, "")
+    assert notifications == [""]
+
+
+async def test_a_failing_row_stores_none_of_the_statements_rows(db: asyncpg.Pool) -> None:
+    jobs = _new_jobs(3)
+    bad = dataclasses.replace(jobs[1], max_attempts=0)  # violates the CHECK constraint
+
+    with pytest.raises(asyncpg.CheckViolationError):
+        await store.insert_jobs(db, [jobs[0], bad, jobs[2]], self_dispatch=True)
+
+    assert await db.fetchval("SELECT count(*) FROM jobq_jobs") == 0
+
+
+async def test_the_type_cache_keeps_unchanged_validators_and_recompiles_changed_ones(db: asyncpg.Pool) -> None:
+    other = JobType("test.other", "default", {"type": "object", "required": ["a"]}, 30.0, 3)
+    await jobtypes.register(db, [NOOP, other])
+    first = await jobtypes.load_all(db)
+    changed = JobType("test.other", "default", {"type": "object", "required": ["b"]}, 30.0, 3)
+    await jobtypes.register(db, [changed])
+
+    second = await jobtypes.load_all(db, first)
+
+    assert second["test.noop"] is first["test.noop"]
+    assert second["test.other"] is not first["test.other"]
+    assert second["test.other"].validator.is_valid({"b": 1})
+    assert not second["test.other"].validator.is_valid({"a": 1})

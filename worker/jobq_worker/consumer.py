@@ -1,0 +1,115 @@
+"""Taking a queue's messages from Redis and running them, a group at a time.
+
+The messages keep ARQ's layout (a sorted set per queue, a job key per message, an
+in-progress key as the lease), but jobq reads them with its own loop instead of ARQ's
+worker: ARQ makes several round trips per job (a WATCH/MULTI per job to lease it, a
+pipeline to read it, another to finish it) and polls an idle queue. Here one Lua call
+acknowledges every delivery finished since the last call and leases as many new
+messages as there are free slots; an idle consumer sleeps until an enqueue publishes
+on the queue's channel (see ``jobq_core.queue``), with a slow poll as a safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from jobq_core.errors import RedisUnavailable, SerializationError
+from jobq_core.queue import Delivery, Message, QueueClient
+
+log = logging.getLogger("jobq.worker")
+
+
+class Deferred(Exception):
+    """Raised by a delivery's handler to have it delivered again after `delay_s`."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(f"deferred for {delay_s}s")
+        self.delay_s = delay_s
+
+
+class QueueConsumer:
+    """Runs up to `capacity` deliveries of one queue at once."""
+
+    def __init__(
+        self,
+        queue: str,
+        client: QueueClient,
+        handle: Callable[[Message], Awaitable[None]],
+        *,
+        capacity: int,
+        lease_s: float,
+        poll_s: float,
+    ) -> None:
+        self.queue, self.client, self.handle = queue, client, handle
+        self.capacity, self.lease_ms, self.poll_s = capacity, int(lease_s * 1000), poll_s
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.taking = True  # False while the queue is paused here or the worker drains
+        self._acks: list[str] = []
+        self._changed = asyncio.Event()  # a slot freed, a message was published, or `taking` changed
+
+    def wake(self) -> None:
+        """Look at the queue now (an enqueue was published, or the pick rules changed)."""
+        self._changed.set()
+
+    async def run(self) -> None:
+        """Take and run deliveries until cancelled; Redis outages propagate."""
+        while True:
+            self._changed.clear()
+            free = self.capacity - len(self.tasks) if self.taking else 0
+            taken = await self._take(free)
+            for delivery in taken:
+                task = asyncio.create_task(self._run(delivery))
+                self.tasks.add(task)
+            if free == 0 or len(taken) < free:
+                # Full, or the queue has nothing due: wait for a slot, a wake-up, or the poll.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_s):
+                        await self._changed.wait()
+
+    async def flush(self) -> None:
+        """Acknowledge what finished, taking nothing (the last call before stopping)."""
+        await self._take(0)
+
+    async def _take(self, want: int) -> list[Delivery]:
+        if want == 0 and not self._acks:
+            return []
+        acks, self._acks = self._acks, []
+        try:
+            return await self.client.take(self.queue, want, self.lease_ms, acks)
+        except BaseException:
+            self._acks[:0] = acks  # sent with the next call
+            raise
+
+    async def _run(self, delivery: Delivery) -> None:
+        acknowledge = True
+        try:
+            await self.handle(delivery.message())
+        except Deferred as deferred:
+            acknowledge = False
+            await self._release(delivery, deferred.delay_s)
+        except asyncio.CancelledError:
+            # The worker is stopping: the runner handed the job back; let another worker
+            # take the message at once instead of after the lease.
+            acknowledge = False
+            await asyncio.shield(self._release(delivery, 0.0))
+            raise
+        except SerializationError as exc:
+            log.error("dropped message %s of queue %s: %s", delivery.arq_id, self.queue, exc)
+        except Exception:  # the runner records handler errors; this is anything else
+            log.exception("delivery %s of queue %s failed", delivery.arq_id, self.queue)
+        finally:
+            current = asyncio.current_task()
+            if current is not None:
+                self.tasks.discard(current)
+            if acknowledge:
+                self._acks.append(delivery.arq_id)
+            self._changed.set()
+
+    async def _release(self, delivery: Delivery, delay_s: float) -> None:
+        try:
+            await self.client.release(self.queue, [delivery.arq_id], delay_s)
+        except RedisUnavailable:
+            log.warning("Redis unavailable: %s is taken again when its lease ends", delivery.arq_id)
