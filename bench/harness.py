@@ -40,7 +40,7 @@ MODULES = {
     "saq": "bench.systems.saq_system",
 }
 PACKAGES = {
-    "jobq": ["jobq-core", "jobq-api", "jobq-worker", "arq", "redis", "asyncpg", "uvloop", "fastapi", "uvicorn"],
+    "jobq": ["jobq-core", "jobq-api", "jobq-worker", "redis", "hiredis", "asyncpg", "uvloop", "fastapi", "uvicorn"],
     "arq": ["arq", "redis", "hiredis", "uvloop"],
     "celery": ["celery", "kombu", "redis", "hiredis"],
     "saq": ["saq", "redis", "hiredis", "uvloop"],

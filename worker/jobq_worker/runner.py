@@ -20,8 +20,9 @@ import httpx
 import orjson
 from pydantic import BaseModel
 
-from jobq_core import logs, store, tracing
+from jobq_core import db, logs, store, tracing
 from jobq_core.batching import GroupWriter
+from jobq_core.db import Q
 from jobq_core.errors import DatabaseUnavailable, RedisUnavailable
 from jobq_core.queue import Dispatch, Message, QueueClient
 from jobq_core.retry import Backoff
@@ -103,6 +104,14 @@ class JobRunner:
         )
         self.successes: GroupWriter[store.Attempt, Any, bool] = GroupWriter(
             lambda group: store.finish_succeeded_many(pool, group)
+        )
+
+    async def warm_up(self, connections: int) -> None:
+        """Open the pool's connections with the claim and success statements prepared."""
+        await db.warm_up(
+            self.pool,
+            connections,
+            [(Q["claim_jobs"], (self.worker_id, [], [])), (Q["finish_succeeded_jobs"], ([], [], []))],
         )
 
     def cancel(self, job_id: uuid.UUID, attempt: int) -> bool:

@@ -251,6 +251,7 @@ class WorkerService:
             if not await self._until_registered(pool):
                 return
             self.runner = JobRunner(pool, queue_client, self.registry, self.worker_id, self.settings, http)
+            await self.runner.warm_up(self.settings.database_pool_size)
             self._consumers = {q: self._consumer(q, self.runner, queue_client) for q in self.queues}
             log.info("worker %s serving queues %s", self.worker_id, ", ".join(self.queues))
             tasks = [asyncio.create_task(self._supervised(f"queue {q}", c.run)) for q, c in self._consumers.items()]
