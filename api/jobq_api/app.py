@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,8 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobq_core import __version__, db
-from jobq_core.db import Q, create_pool
+from jobq_core import __version__
+from jobq_core.db import create_pool
 from jobq_core.errors import InvalidPayload, UnavailableError, UnknownJobType
 from jobq_core.jobtypes import JobTypeCache
 from jobq_core.queue import QueueClient
@@ -91,11 +90,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         pool = await create_pool(settings.database_url.get_secret_value(), size=settings.database_pool_size)
         queue = QueueClient.from_url(settings.redis_url.get_secret_value())
         app.state.pool = pool
-        # Ready connections with the submit and read statements prepared: the first
-        # requests after a start would otherwise each open one (tens of milliseconds).
-        await db.warm_up(
-            pool, settings.database_pool_size, [(Q["submit_jobs"], ([],)), (Q["get_job"], (uuid.UUID(int=0),))]
-        )
         app.state.queue = queue
         app.state.job_types = JobTypeCache(pool)
         app.state.key_cache = KeyCache(settings.api_key_cache_s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from typing import Any, cast
 
 from fastapi import APIRouter, Request
@@ -36,9 +37,10 @@ async def metrics_page(request: Request) -> Response:
 
 def count_submitted(result: Submitted) -> None:
     """Count the jobs a submit created (a repeated idempotency key creates none)."""
-    for job, created in zip(result.jobs, result.created, strict=True):
-        if created:
-            m.JOBS_SUBMITTED.labels(job["type"], job["queue"]).inc()
+    pairs = zip(result.jobs, result.created, strict=True)
+    counts = Counter((job["type"], job["queue"]) for job, created in pairs if created)
+    for (job_type, queue), n in counts.items():
+        m.JOBS_SUBMITTED.labels(job_type, queue).inc(n)
 
 
 def _templates(app: Any) -> list[tuple[re.Pattern[str], str, set[str]]]:

@@ -44,6 +44,10 @@ LOST_CLAIM_AFTER_S = 5.0
 # A taken message's lease outlives the longest handler timeout by this much; only a
 # worker that died leaves a lease to run out (its job is rescued meanwhile).
 LEASE_MARGIN_S = 60.0
+# Connections opened and prepared at start: the pool reuses the most recent connection
+# first, so this covers what a busy worker uses at once (a claim group, a success group,
+# the heartbeat or a leader duty) without holding connections it would not use.
+WARM_CONNECTIONS = 3
 _OUTAGES: tuple[type[BaseException], ...] = (*REDIS_ERRORS, UnavailableError)
 
 
@@ -251,7 +255,7 @@ class WorkerService:
             if not await self._until_registered(pool):
                 return
             self.runner = JobRunner(pool, queue_client, self.registry, self.worker_id, self.settings, http)
-            await self.runner.warm_up(self.settings.database_pool_size)
+            await self.runner.warm_up(min(WARM_CONNECTIONS, self.settings.database_pool_size))
             self._consumers = {q: self._consumer(q, self.runner, queue_client) for q in self.queues}
             log.info("worker %s serving queues %s", self.worker_id, ", ".join(self.queues))
             tasks = [asyncio.create_task(self._supervised(f"queue {q}", c.run)) for q, c in self._consumers.items()]
