@@ -66,15 +66,15 @@ class Inserted:
     created: list[bool] = field(default_factory=list)
 
 
-async def insert_jobs(conn: Connection, new_jobs: Sequence[NewJob], *, self_dispatch: bool = False) -> Inserted:
+async def insert_jobs(conn: Executor, new_jobs: Sequence[NewJob]) -> Inserted:
     """Insert `new_jobs` in one statement; jobs whose idempotency key exists are not.
 
     The statement is all or nothing by itself; run it inside the caller's transaction
     when more must commit with it. A concurrent insert of the same key waits for the
     other transaction and then finds its row, so a key never makes two jobs, and a key
-    repeated within `new_jobs` makes one job that every repeat returns. With
-    `self_dispatch`, the statement also marks its transaction as one whose jobs the
-    caller dispatches (see ``allow_self_dispatch``), so the dispatch relay is not woken.
+    repeated within `new_jobs` makes one job that every repeat returns. The statement
+    marks its transaction as one whose jobs the caller dispatches (see
+    ``allow_self_dispatch``), so the dispatch relay is not woken.
     """
     if not new_jobs:
         return Inserted()
@@ -82,7 +82,7 @@ async def insert_jobs(conn: Connection, new_jobs: Sequence[NewJob], *, self_disp
     # each other's keys in one order, which cannot deadlock.
     ordered = sorted(new_jobs, key=lambda j: j.idempotency_key or "")
     async with unavailable_as_error():
-        rows = await conn.fetch(Q["submit_jobs" if self_dispatch else "insert_jobs"], [j.as_row() for j in ordered])
+        rows = await conn.fetch(Q["insert_jobs"], [j.as_row() for j in ordered])
         by_id = {r["id"]: r for r in rows}
         missing_keys = [j.idempotency_key for j in new_jobs if j.id not in by_id and j.idempotency_key]
         by_key = {}

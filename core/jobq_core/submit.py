@@ -114,7 +114,7 @@ async def submit(pool: asyncpg.Pool, queue: QueueClient, new_jobs: Sequence[stor
     """
     with tracing.publishing(new_jobs) as new_jobs:
         async with unavailable_as_error(), pool.acquire() as conn:
-            inserted = await store.insert_jobs(conn, new_jobs, self_dispatch=True)
+            inserted = await store.insert_jobs(conn, new_jobs)
         fresh = [job for job, created in zip(inserted.jobs, inserted.created, strict=True) if created]
         dispatched = await dispatch_waiting(pool, queue, fresh)
     return Submitted(inserted.jobs, inserted.created, dispatched)

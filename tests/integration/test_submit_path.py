@@ -38,9 +38,18 @@ def _new_jobs(n: int) -> list[store.NewJob]:
     return [build(Submission(type=NOOP.name, payload={"i": i}), NOOP, now) for i in range(n)]
 
 
+async def _unmarked_insert(conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    """An insert that is not jobq's (no mark): the trigger must wake the relay for it."""
+    await conn.execute(
+        "INSERT INTO jobq_jobs (id, type, queue, status, payload, max_attempts, timeout_s, run_at)"
+        " VALUES (gen_random_uuid(), $1, 'default', 'queued', '{}', 3, 30, now())",
+        NOOP.name,
+    )
+
+
 async def _sentinel(db: asyncpg.Pool, notifications: list[str]) -> None:
     """Insert without the mark and wait for its notification: every earlier one has arrived too."""
-    await store.insert_jobs(db, _new_jobs(1))
+    await _unmarked_insert(db)
     await until(lambda: _some(notifications), what="the sentinel insert's notification")
 
 
@@ -61,9 +70,9 @@ async def test_api_submits_do_not_wake_the_dispatch_relay(
 
 async def test_the_self_dispatch_mark_ends_with_its_statement(db: asyncpg.Pool, notifications: list[str]) -> None:
     async with db.acquire() as conn:
-        inserted = await store.insert_jobs(conn, _new_jobs(3), self_dispatch=True)
+        inserted = await store.insert_jobs(conn, _new_jobs(3))
         setting = await conn.fetchval("SELECT current_setting('jobq.dispatches', true)")
-        await store.insert_jobs(conn, _new_jobs(1))  # the same session, unmarked: notifies
+        await _unmarked_insert(conn)  # the same session, unmarked: notifies
     await until(lambda: _some(notifications), what="the unmarked insert's notification")
 
     assert inserted.created == [True, True, True]
@@ -76,7 +85,7 @@ async def test_a_failing_row_stores_none_of_the_statements_rows(db: asyncpg.Pool
     bad = dataclasses.replace(jobs[1], max_attempts=0)  # violates the CHECK constraint
 
     with pytest.raises(asyncpg.CheckViolationError):
-        await store.insert_jobs(db, [jobs[0], bad, jobs[2]], self_dispatch=True)
+        await store.insert_jobs(db, [jobs[0], bad, jobs[2]])
 
     assert await db.fetchval("SELECT count(*) FROM jobq_jobs") == 0
 

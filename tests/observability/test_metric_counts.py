@@ -126,6 +126,7 @@ async def test_100_jobs_with_7_failing_twice_give_exact_counters(stack: Stack, d
     assert buckets["+Inf"] == 94
     assert 0 <= value(worker, "jobq_worker_heartbeat_age_seconds") < 5
     assert value(worker, "jobq_worker_concurrency") == 10
+
     # Gauges of the leader: the only worker leads (within a snapshot interval of its
     # start: the jobs may all be done before that), and publishes the queue's state.
     async def snapshot_shows_all_done() -> Samples | None:

@@ -3,23 +3,11 @@
 
 -- name: insert_jobs
 -- $1: a JSON array of job rows. Rows whose idempotency key exists already are skipped
--- (the caller fetches those with jobs_by_idempotency_key).
-INSERT INTO jobq_jobs (id, type, queue, status, payload, priority, max_attempts, timeout_s,
-                       idempotency_key, tags, run_at, trace_context)
-SELECT id, type, queue, status, payload, priority, max_attempts, timeout_s,
-       idempotency_key, tags, run_at, trace_context
-FROM jsonb_to_recordset($1::jsonb) AS j(
-    id uuid, type text, queue text, status text, payload jsonb, priority smallint,
-    max_attempts integer, timeout_s double precision, idempotency_key text, tags text[],
-    run_at timestamptz, trace_context jsonb)
-ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING *;
-
--- name: submit_jobs
--- insert_jobs for a client that dispatches the new jobs itself (the API): the statement
--- also marks its transaction as allow_self_dispatch does, so the insert trigger does not
--- wake the dispatch relay. One statement is one round trip and its own transaction
--- (all rows or none), where BEGIN, the mark, the insert and COMMIT took four.
+-- (the caller fetches those with jobs_by_idempotency_key). jobq dispatches the jobs it
+-- inserts itself, so the statement marks its transaction as allow_self_dispatch does and
+-- the insert trigger does not wake the dispatch relay. Alone, it is one round trip and
+-- its own transaction (all rows or none), where BEGIN, the mark, the insert and COMMIT
+-- took four.
 INSERT INTO jobq_jobs (id, type, queue, status, payload, priority, max_attempts, timeout_s,
                        idempotency_key, tags, run_at, trace_context)
 SELECT id, type, queue, status, payload, priority, max_attempts, timeout_s,
