@@ -143,7 +143,6 @@ async def fire_due(pool: asyncpg.Pool, queue: QueueClient) -> int:
     anyway).
     """
     async with unavailable_as_error(), pool.acquire() as conn, conn.transaction():
-        await conn.execute(Q["allow_self_dispatch"])
         due = await conn.fetch(Q["due_schedules"])
         plans = []
         for schedule in due:

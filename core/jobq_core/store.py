@@ -73,8 +73,8 @@ async def insert_jobs(conn: Executor, new_jobs: Sequence[NewJob]) -> Inserted:
     when more must commit with it. A concurrent insert of the same key waits for the
     other transaction and then finds its row, so a key never makes two jobs, and a key
     repeated within `new_jobs` makes one job that every repeat returns. The statement
-    marks its transaction as one whose jobs the caller dispatches (see
-    ``allow_self_dispatch``), so the dispatch relay is not woken.
+    marks its transaction as one whose jobs the caller dispatches (the setting
+    ``jobq.dispatches``), so the dispatch relay is not woken.
     """
     if not new_jobs:
         return Inserted()

@@ -4,10 +4,10 @@
 -- name: insert_jobs
 -- $1: a JSON array of job rows. Rows whose idempotency key exists already are skipped
 -- (the caller fetches those with jobs_by_idempotency_key). jobq dispatches the jobs it
--- inserts itself, so the statement marks its transaction as allow_self_dispatch does and
--- the insert trigger does not wake the dispatch relay. Alone, it is one round trip and
--- its own transaction (all rows or none), where BEGIN, the mark, the insert and COMMIT
--- took four.
+-- inserts itself, so the statement marks its transaction (the transaction-local setting
+-- jobq.dispatches = on) and the insert trigger does not wake the dispatch relay. Alone,
+-- it is one round trip and its own transaction (all rows or none), where BEGIN, the
+-- mark, the insert and COMMIT took four.
 INSERT INTO jobq_jobs (id, type, queue, status, payload, priority, max_attempts, timeout_s,
                        idempotency_key, tags, run_at, trace_context)
 SELECT id, type, queue, status, payload, priority, max_attempts, timeout_s,
@@ -226,11 +226,6 @@ WHERE worker_id = $1 AND status = 'running' AND cancel_requested_at IS NOT NULL;
 
 -- name: paused_queues
 SELECT name FROM jobq_queues WHERE paused;
-
--- name: allow_self_dispatch
--- Marks the transaction as one whose inserted jobs the client dispatches itself, so the
--- insert trigger does not wake the dispatch relay for them.
-SELECT set_config('jobq.dispatches', 'on', true);
 
 -- name: wake_relay
 SELECT pg_notify('jobq_new_jobs', '');
