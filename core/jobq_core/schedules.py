@@ -63,7 +63,7 @@ def job_for_slot(schedule: asyncpg.Record, slot: datetime) -> store.NewJob:
     """The job one slot submits."""
     template = JobTemplate.from_json(schedule["job"])
     return store.NewJob(
-        id=uuid.uuid4(),
+        id=store.new_job_id(),
         type=template.type,
         queue=template.queue,
         status=JobStatus.QUEUED,

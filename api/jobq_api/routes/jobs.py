@@ -19,7 +19,7 @@ from jobq_core.jobtypes import JobType
 from jobq_core.names import IDEMPOTENCY_HEADER
 from jobq_core.queue import QueueClient
 from jobq_core.states import CANCELLABLE, RETRYABLE_BY_HAND, JobStatus
-from jobq_core.submit import Submission, Submitted, build, dispatch_waiting, submit
+from jobq_core.submit import Submitted, build, dispatch_waiting, submit
 
 from .. import views
 from ..auth import require
@@ -52,19 +52,7 @@ def _new_job(settings: ApiSettings, item: JobIn, job_type: JobType, field_prefix
             f"{field} is {size} bytes; the limit is {settings.max_payload_bytes}",
             errors=[{"field": field, "message": f"larger than {settings.max_payload_bytes} bytes"}],
         )
-    sub = Submission(
-        type=item.type,
-        payload=item.payload,
-        queue=item.queue,
-        priority=item.priority,
-        run_at=item.run_at,
-        delay_s=item.delay_s,
-        max_attempts=item.max_attempts,
-        timeout_s=item.timeout_s,
-        idempotency_key=item.idempotency_key,
-        tags=item.tags,
-    )
-    return build(sub, job_type, now, field_prefix=field_prefix + "payload")
+    return build(item, job_type, now, field_prefix=field_prefix + "payload")
 
 
 async def _submit(request: Request, new_jobs: list[store.NewJob]) -> Submitted:
