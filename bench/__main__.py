@@ -44,6 +44,9 @@ def parse(argv: list[str]) -> tuple[harness.Settings, Path, bool]:
     p.add_argument("--pickup-interval-s", type=float, help=f"default {defaults.pickup_interval_s}")
     p.add_argument("--load-fraction", type=float, help=f"scenario 3 rate (default {defaults.load_fraction})")
     p.add_argument("--load-seconds", type=float, help=f"default {defaults.load_seconds}")
+    p.add_argument(
+        "--same-load-rate", type=float, help=f"scenario 3b jobs/s, every system (default {defaults.same_load_rate:g})"
+    )
     p.add_argument("--mixed-jobs", type=int, help="scenario 5 jobs (default: a quarter of --jobs)")
     p.add_argument("--batch-jobs", type=int, help="scenario 4 jobs (default: --jobs)")
     p.add_argument("--idle-seconds", type=float, help=f"idle Redis window (default {defaults.idle_seconds})")
@@ -63,6 +66,7 @@ def parse(argv: list[str]) -> tuple[harness.Settings, Path, bool]:
         "pickup_interval_s",
         "load_fraction",
         "load_seconds",
+        "same_load_rate",
         "mixed_jobs",
         "batch_jobs",
         "idle_seconds",

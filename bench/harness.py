@@ -62,6 +62,9 @@ class Settings:
     pickup_interval_s: float = 0.05
     load_fraction: float = 0.5
     load_seconds: float = 10.0
+    # Scenario 3b: one rate for every system, so latencies compare like for like (at 50%
+    # of its own throughput, each system is loaded at a different rate).
+    same_load_rate: float = 200.0
     mixed_jobs: int = 5_000
     batch_jobs: int = 20_000
     idle_seconds: float = 10.0
@@ -75,7 +78,7 @@ class Settings:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 < self.load_fraction <= 1:
             raise ValueError(f"load_fraction must be in (0, 1], got {self.load_fraction}")
-        for name in ("pickup_interval_s", "load_seconds", "idle_seconds", "jobq_poll_delay_s"):
+        for name in ("pickup_interval_s", "load_seconds", "same_load_rate", "idle_seconds", "jobq_poll_delay_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         unknown = [s for s in self.systems if s not in SYSTEMS]
@@ -456,10 +459,12 @@ class Run:
         try:
             out["idle_redis"] = self.idle_commands(turn)
             log(f"{system}: idle Redis {out['idle_redis']['commands_per_s_per_worker']:.1f} commands/s per worker")
+            same_load_jobs = max(1, int(s.same_load_rate * s.load_seconds))
             plan: list[tuple[str, dict[str, Any], int]] = [
                 ("pickup", {"jobs": s.pickup_jobs, "interval_s": s.pickup_interval_s}, s.pickup_jobs),
                 ("throughput", {"jobs": s.jobs}, s.jobs),
                 ("load", {}, 0),
+                ("load_same", {"rate": s.same_load_rate, "seconds": s.load_seconds}, same_load_jobs),
                 ("mixed", {"jobs": s.mixed_jobs}, s.mixed_jobs),
             ]
             for name, spec, jobs in plan:

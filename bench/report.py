@@ -24,6 +24,9 @@ METRICS: list[tuple[str, str, tuple[str, ...]]] = [
     ("load_achieved_rate", "load", ("achieved_rate",)),
     ("load_p50_ms", "load", ("p50_ms",)),
     ("load_p99_ms", "load", ("p99_ms",)),
+    ("load_same_achieved_rate", "load_same", ("achieved_rate",)),
+    ("load_same_p50_ms", "load_same", ("p50_ms",)),
+    ("load_same_p99_ms", "load_same", ("p99_ms",)),
     ("batch_jobs_per_s", "batch", ("jobs_per_s",)),
     ("mixed_jobs_per_s", "mixed", ("jobs_per_s",)),
 ]
@@ -107,7 +110,8 @@ def markdown(document: dict[str, Any], summary: dict[str, dict[str, Any]]) -> st
         f"Every system: {s['workers']} worker processes, concurrency {s['concurrency']} per process. "
         f"Scenario 1: {s['jobs']:,} no-op jobs; 2: {s['pickup_jobs']} jobs, one every "
         f"{s['pickup_interval_s'] * 1000:.0f} ms; 3: {s['load_fraction']:.0%} of the system's own scenario-1 "
-        f"throughput for {s['load_seconds']:g} s; 4: {s['batch_jobs']:,} jobs in calls of 1,000; "
+        f"throughput for {s['load_seconds']:g} s; 3b: {s['same_load_rate']:g} jobs/s for every system; "
+        f"4: {s['batch_jobs']:,} jobs in calls of 1,000; "
         f"5: {s['mixed_jobs']:,} jobs, 10% failing twice. Ratios are against raw ARQ "
         "(for latencies, lower is better).",
         "",
@@ -129,8 +133,8 @@ def markdown(document: dict[str, Any], summary: dict[str, dict[str, Any]]) -> st
     lines += [
         "",
         "| System | 2. pickup p50 ms | p95 | p99 | p50 vs ARQ | 3. load rate /s (sent) | p50 ms | p99 ms "
-        "| p99 vs ARQ |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| p99 vs ARQ | 3b. at {s['same_load_rate']:g}/s (sent) | p50 ms | p99 ms | p99 vs ARQ |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for system in systems:
         row = summary[system]
@@ -139,7 +143,10 @@ def markdown(document: dict[str, Any], summary: dict[str, dict[str, Any]]) -> st
             f"| {_fmt(row['pickup_p99_ms'], 1)} | {_ratio(row['pickup_p50_ms'], base.get('pickup_p50_ms'))} "
             f"| {_fmt(row['load_rate'])} ({_fmt(row['load_achieved_rate'])}) "
             f"| {_fmt(row['load_p50_ms'], 1)} | {_fmt(row['load_p99_ms'], 1)} "
-            f"| {_ratio(row['load_p99_ms'], base.get('load_p99_ms'))} |"
+            f"| {_ratio(row['load_p99_ms'], base.get('load_p99_ms'))} "
+            f"| ({_fmt(row['load_same_achieved_rate'])}) "
+            f"| {_fmt(row['load_same_p50_ms'], 1)} | {_fmt(row['load_same_p99_ms'], 1)} "
+            f"| {_ratio(row['load_same_p99_ms'], base.get('load_same_p99_ms'))} |"
         )
     reruns = [f"{LABELS[s_]} {summary[s_]['earlier_jobs_run_again']}" for s_ in systems]
     if any(summary[s_]["earlier_jobs_run_again"] is not None for s_ in systems):
@@ -197,16 +204,18 @@ def plots(document: dict[str, Any], summary: dict[str, dict[str, Any]], out_dir:
     fig.savefig(written[-1], dpi=110)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    same_rate = document["settings"]["same_load_rate"]
     for ax, keys, title in [
         (axes[0], ["pickup_p50_ms", "pickup_p95_ms", "pickup_p99_ms"], "2. pickup at idle (handler start − accepted)"),
         (axes[1], ["load_p50_ms", "load_p99_ms"], "3. under load at 50% (submit → completion)"),
+        (axes[2], ["load_same_p50_ms", "load_same_p99_ms"], f"3b. every system at {same_rate:g} jobs/s"),
     ]:
         width = 0.8 / len(keys)
         for k, key in enumerate(keys):
             xs = [i + (k - (len(keys) - 1) / 2) * width for i in range(len(systems))]
             heights = [float("nan") if summary[s][key] is None else max(summary[s][key], 0.01) for s in systems]
-            ax.bar(xs, heights, width, label=key.split("_")[1])
+            ax.bar(xs, heights, width, label=key.rsplit("_", 2)[-2])
         ax.set_xticks(range(len(systems)), names)
         ax.set_yscale("log")
         ax.set_ylabel("ms (log scale)")

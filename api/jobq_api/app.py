@@ -17,6 +17,7 @@ from jobq_core.db import create_pool
 from jobq_core.errors import InvalidPayload, UnavailableError, UnknownJobType
 from jobq_core.jobtypes import JobTypeCache
 from jobq_core.queue import QueueClient
+from jobq_core.submit import SingleSubmits
 
 from . import problems
 from .auth import KeyCache
@@ -91,6 +92,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         queue = QueueClient.from_url(settings.redis_url.get_secret_value())
         app.state.pool = pool
         app.state.queue = queue
+        app.state.single_submits = SingleSubmits(pool, queue)
         app.state.job_types = JobTypeCache(pool)
         app.state.key_cache = KeyCache(settings.api_key_cache_s)
         app.state.redis_down = False

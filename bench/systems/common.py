@@ -334,6 +334,7 @@ SCENARIOS: dict[str, Callable[[Client, dict[str, Any]], Awaitable[dict[str, Any]
     "throughput": throughput,
     "pickup": pickup,
     "load": load,
+    "load_same": load,
     "mixed": mixed,
 }
 

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEMS = ["jobq", "arq", "celery", "saq"]
-SCENARIOS = ["pickup", "throughput", "load", "mixed"]
+SCENARIOS = ["pickup", "throughput", "load", "load_same", "mixed"]
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,9 @@ def test_the_smoke_run_finishes_and_every_job_of_every_system_is_accounted_for(s
         assert s["throughput"]["jobs_per_s"] > 0
         assert s["throughput"]["cpu_s_per_1000_jobs"]["workers"] > 0, system
         assert s["pickup"]["n"] == 20 and 0 <= s["pickup"]["p50_ms"] <= s["pickup"]["p99_ms"], system
-        assert s["load"]["missing"] == 0 and s["load"]["p50_ms"] <= s["load"]["p99_ms"], system
+        for load in ("load", "load_same"):
+            assert s[load]["missing"] == 0 and s[load]["p50_ms"] <= s[load]["p99_ms"], (system, load)
+        assert s["load_same"]["rate"] == document["settings"]["same_load_rate"], system
         assert s["mixed"]["correct"] and s["mixed"]["wrong_attempts"] == 0 and s["mixed"]["flaky"] == 20, system
         assert run["idle_redis"]["commands_per_s_per_worker"] >= 0
 

@@ -1,21 +1,26 @@
-"""The submit path's shortcuts, against the real PostgreSQL: the one-statement insert marks
-its own transaction (the relay is not woken for jobs the API dispatches itself), and the
-job-type cache keeps compiled validators across re-reads."""
+"""The submit path's shortcuts, against the real PostgreSQL and Redis: the one-statement
+insert marks its own transaction (the relay is not woken for jobs the API dispatches
+itself), concurrent single submits share a statement, and the job-type cache keeps
+compiled validators across re-reads."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from jobq_core import jobtypes, store
 from jobq_core.jobtypes import JobType
-from jobq_core.names import NEW_JOBS_CHANNEL
-from jobq_core.submit import Submission, build
+from jobq_core.names import NEW_JOBS_CHANNEL, redis_queue_key
+from jobq_core.queue import QueueClient
+from jobq_core.submit import SingleSubmits, Submission, build
 from tests.conftest import Servers
 from tests.integration.api_helpers import submit, submit_batch
 from tests.support.wait import until
@@ -103,3 +108,57 @@ async def test_the_type_cache_keeps_unchanged_validators_and_recompiles_changed_
     assert second["test.other"] is not first["test.other"]
     assert second["test.other"].validator.is_valid({"b": 1})
     assert not second["test.other"].validator.is_valid({"a": 1})
+
+
+@pytest.fixture
+async def single_submits(db: asyncpg.Pool, redis_client: aioredis.Redis) -> SingleSubmits:
+    await jobtypes.register(db, [NOOP])
+    return SingleSubmits(db, QueueClient(redis_client))
+
+
+async def _xmins(db: asyncpg.Pool, ids: list[uuid.UUID]) -> set[str]:
+    """The inserting transaction of each row: rows of one statement share it."""
+    rows = await db.fetch("SELECT xmin::text AS xmin FROM jobq_jobs WHERE id = ANY($1::uuid[])", ids)
+    assert len(rows) == len(ids)
+    return {r["xmin"] for r in rows}
+
+
+async def test_concurrent_single_submits_share_a_statement_and_each_gets_its_own_job(
+    single_submits: SingleSubmits, db: asyncpg.Pool, redis_client: aioredis.Redis
+) -> None:
+    jobs = _new_jobs(20)
+
+    results = await asyncio.gather(*(single_submits.submit(job) for job in jobs))
+
+    assert [r.jobs[0]["id"] for r in results] == [job.id for job in jobs]
+    assert all(r.created == [True] and r.dispatched for r in results)
+    # One statement, or two when the first went before the others arrived; never one each.
+    assert len(await _xmins(db, [job.id for job in jobs])) <= 2
+    assert await redis_client.zcard(redis_queue_key("default")) == 20
+
+
+async def test_a_repeated_idempotency_key_in_one_group_makes_one_job(
+    single_submits: SingleSubmits, db: asyncpg.Pool
+) -> None:
+    first, *same_key = (dataclasses.replace(job, idempotency_key="once") for job in _new_jobs(3))
+
+    results = await asyncio.gather(*(single_submits.submit(job) for job in [first, *same_key]))
+
+    assert {r.jobs[0]["id"] for r in results} == {first.id}
+    assert [r.created for r in results] == [[True], [False], [False]]
+    assert await db.fetchval("SELECT count(*) FROM jobq_jobs") == 1
+
+
+async def test_a_bad_job_fails_its_own_submit_and_not_the_rest_of_its_group(
+    single_submits: SingleSubmits, db: asyncpg.Pool
+) -> None:
+    first, good, bad, other = _new_jobs(4)
+    bad = dataclasses.replace(bad, max_attempts=0)  # violates the CHECK constraint
+
+    outcomes = await asyncio.gather(
+        *(single_submits.submit(j) for j in (first, good, bad, other)), return_exceptions=True
+    )
+
+    assert isinstance(outcomes[2], asyncpg.CheckViolationError)
+    stored = {r["id"] for r in await db.fetch("SELECT id FROM jobq_jobs")}
+    assert stored == {first.id, good.id, other.id}

@@ -19,7 +19,7 @@ from jobq_core.jobtypes import JobType
 from jobq_core.names import IDEMPOTENCY_HEADER
 from jobq_core.queue import QueueClient
 from jobq_core.states import CANCELLABLE, RETRYABLE_BY_HAND, JobStatus
-from jobq_core.submit import Submitted, build, dispatch_waiting, submit
+from jobq_core.submit import SingleSubmits, Submitted, build, dispatch_waiting, submit
 
 from .. import views
 from ..auth import require
@@ -63,7 +63,11 @@ async def _submit(request: Request, new_jobs: list[store.NewJob]) -> Submitted:
         # only the relay can send; one ping tells whether it is back.
         await queue.ping()
         state.redis_down = False
-    result = await submit(state.pool, queue, new_jobs)
+    if len(new_jobs) == 1:
+        single_submits: SingleSubmits = state.single_submits
+        result = await single_submits.submit(new_jobs[0])  # grouped with concurrent ones
+    else:
+        result = await submit(state.pool, queue, new_jobs)
     count_submitted(result)
     if not result.dispatched:
         state.redis_down = True
