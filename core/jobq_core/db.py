@@ -28,6 +28,10 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     TimeoutError,
+    # Under uvloop, the first use of a pooled connection that a server crash killed
+    # raises this ("cannot switch to state 12; another operation (2) is in progress")
+    # rather than a connection error; the pool then replaces the connection.
+    asyncpg.InternalClientError,
 )
 
 _NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)

@@ -5,6 +5,7 @@ Each test starts the server it kills, so the session's servers stay up.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,11 +14,13 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import uvloop
 
 from jobq_api.settings import ApiSettings
 from jobq_core import apikeys, jobtypes
 from jobq_core.apikeys import Scope
-from jobq_core.db import create_pool
+from jobq_core.db import create_pool, unavailable_as_error, warm_up
+from jobq_core.errors import DatabaseUnavailable
 from jobq_core.localservers import LocalServer, start_postgres, start_redis
 from jobq_core.migrate import migrate_url
 from jobq_worker.registry import load_modules, registry
@@ -223,3 +226,40 @@ async def test_the_api_recovers_when_postgres_comes_back(
         assert (await api_without_postgres.post("/v1/jobs", json=JOB, headers=auth)).status_code == 201
     finally:
         revived.stop()
+
+
+def test_under_uvloop_a_connection_the_crash_killed_is_unavailable_not_a_bug(tmp_path: Path) -> None:
+    """The services run on uvloop, where asyncpg reports the first use of a pooled
+    connection that a PostgreSQL crash killed as InternalClientError ("cannot switch to
+    state 12; another operation (2) is in progress"), not as a lost connection. That
+    must read as "unavailable" (a 503 the client retries), and the next use of the pool
+    must get a fresh connection."""
+
+    async def one_query(pool: asyncpg.Pool) -> str:
+        try:
+            async with unavailable_as_error():
+                await pool.fetchrow("SELECT $1::int AS n, now() AS at", 1)
+        except DatabaseUnavailable:
+            return "unavailable"
+        return "ok"
+
+    async def scenario() -> list[list[str]]:
+        server = start_postgres(tmp_path / "pg", durable=False)
+        pool = await create_pool(server.url, size=4)
+        revived = None
+        try:
+            await warm_up(pool, 4, [("SELECT $1::int AS n, now() AS at", (1,))])
+            await crash(server)
+            revived = start_postgres(server.data_dir, port=server.port, durable=False)
+            rounds = []
+            for _ in range(2):
+                rounds.append(list(await asyncio.gather(*(one_query(pool) for _ in range(4)))))
+            return rounds
+        finally:
+            await pool.close()
+            if revived is not None:
+                revived.stop()
+
+    rounds = uvloop.run(scenario())
+
+    assert rounds == [["unavailable"] * 4, ["ok"] * 4]
