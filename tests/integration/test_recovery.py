@@ -6,6 +6,7 @@ one row per completed attempt, so "exactly once" is counted, not assumed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,24 @@ async def test_a_job_whose_last_attempt_was_lost_is_dead(
     assert dead["status"] == "dead"
     assert dead["error"]["type"] == "WorkerLost"
     assert [a["outcome"] for a in dead["history"]] == ["lost"]
+
+
+CAMPAIGN_QUERY = "SELECT pg_try_advisory_lock($1)"
+
+
+async def test_a_standby_asks_for_the_lock_on_one_kept_connection(cluster: Cluster, db: asyncpg.Pool) -> None:
+    await cluster.start_worker()
+    await cluster.start_worker()
+    await cluster.leader_pid()
+
+    async def campaign_backends() -> set[int]:
+        rows = await db.fetch("SELECT pid FROM pg_stat_activity WHERE query = $1 AND state = 'idle'", CAMPAIGN_QUERY)
+        return {r["pid"] for r in rows}
+
+    first = await until(campaign_backends, what="the standby's campaign connection")
+    await asyncio.sleep(3.5)  # three more asks, one a second
+
+    assert await campaign_backends() == first, "a standby connected anew to ask for the lock"
 
 
 async def test_when_the_leader_dies_another_takes_over_and_the_duties_go_on(

@@ -44,6 +44,13 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(event.wait(), seconds)
 
 
+async def _close(conn: asyncpg.Connection | None) -> None:
+    """Close `conn` (releasing any lock it holds), best effort."""
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(conn.close(), 5)
+
+
 class Leadership:
     """Campaigns for the leader lock and runs the duties while holding it."""
 
@@ -52,24 +59,36 @@ class Leadership:
         self.is_leader = False
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Campaign until `stop` is set."""
-        while not stop.is_set():
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(
-                    self.settings.database_url.get_secret_value(), server_settings=KEEPALIVES, timeout=5
-                )
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY):
-                    await self._lead(conn, stop)
-                else:
+        """Campaign until `stop` is set.
+
+        A standby keeps its campaign connection and asks for the lock on it each
+        interval: connecting anew every second cost PostgreSQL a backend start per
+        standby worker per second. The connection is replaced when it fails, and closed
+        when a term as leader ends (which releases the lock for certain).
+        """
+        conn: asyncpg.Connection | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(
+                            self.settings.database_url.get_secret_value(), server_settings=KEEPALIVES, timeout=5
+                        )
+                    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY):
+                        try:
+                            await self._lead(conn, stop)
+                        finally:
+                            await _close(conn)
+                            conn = None
+                    else:
+                        await _wait(stop, ELECTION_INTERVAL_S)
+                except _RETRYABLE as exc:
+                    log.warning("leader election: PostgreSQL unavailable (%s)", type(exc).__name__)
+                    await _close(conn)
+                    conn = None
                     await _wait(stop, ELECTION_INTERVAL_S)
-            except _RETRYABLE as exc:
-                log.warning("leader election: PostgreSQL unavailable (%s)", type(exc).__name__)
-                await _wait(stop, ELECTION_INTERVAL_S)
-            finally:
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), 5)  # releases the lock
+        finally:
+            await _close(conn)
 
     async def _lead(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
         log.info("worker %s is the leader", self.worker_id)
