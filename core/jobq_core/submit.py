@@ -20,7 +20,7 @@ import asyncpg
 from . import store, tracing
 from .batching import GroupWriter
 from .db import CONNECTION_ERRORS, Q, unavailable_as_error
-from .errors import DatabaseUnavailable, RedisUnavailable, UnavailableError
+from .errors import DatabaseUnavailable, RedisUnavailable
 from .jobtypes import JobType
 from .payloads import check
 from .queue import Dispatch, QueueClient
@@ -137,11 +137,23 @@ async def submit(pool: asyncpg.Pool, queue: QueueClient, new_jobs: Sequence[stor
 
 
 async def _insert_and_dispatch(pool: asyncpg.Pool, queue: QueueClient, new_jobs: Sequence[store.NewJob]) -> Submitted:
+    return await _dispatch_new(pool, queue, await _insert(pool, new_jobs))
+
+
+async def _insert(pool: asyncpg.Pool, new_jobs: Sequence[store.NewJob]) -> store.Inserted:
     async with unavailable_as_error(), pool.acquire() as conn:
-        inserted = await store.insert_jobs(conn, new_jobs)
+        return await store.insert_jobs(conn, new_jobs)
+
+
+async def _dispatch_new(pool: asyncpg.Pool, queue: QueueClient, inserted: store.Inserted) -> Submitted:
     fresh = [job for job, created in zip(inserted.jobs, inserted.created, strict=True) if created]
     dispatched = await dispatch_waiting(pool, queue, fresh)
     return Submitted(inserted.jobs, inserted.created, dispatched)
+
+
+# What a job's own bad row makes the insert statement raise; the statement then stored
+# nothing, so the group's jobs can be written again one by one.
+ROW_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 
 class SingleSubmits:
@@ -151,9 +163,10 @@ class SingleSubmits:
     a Redis call of their own; a round trip costs more CPU than the job's own share of
     a statement. Through a :class:`GroupWriter` the first submit goes at once and the
     ones arriving meanwhile share the next statement, commit and Redis call. Each job
-    is still committed before its caller hears of it. A group that fails for a reason
-    other than an outage is written again one job at a time, so one bad job cannot
-    fail the others' requests.
+    is still committed before its caller hears of it. When the insert refuses a group
+    for one job's row, the group is written again one job at a time, so one bad job
+    cannot fail the others' requests; any other failure reaches every caller of the
+    group, as it would have reached each alone.
     """
 
     def __init__(self, pool: asyncpg.Pool, queue: QueueClient) -> None:
@@ -172,14 +185,13 @@ class SingleSubmits:
     async def _write(self, group: Sequence[tuple[uuid.UUID, store.NewJob]]) -> dict[uuid.UUID, Submitted | Exception]:
         new_jobs = [job for _, job in group]
         try:
-            together = await _insert_and_dispatch(self._pool, self._queue, new_jobs)
-        except UnavailableError:
-            raise  # every caller gets the outage
-        except Exception:
+            inserted = await _insert(self._pool, new_jobs)
+        except ROW_ERRORS:
             if len(group) == 1:
                 raise
-            log.exception("a group of %d submits failed; writing them one by one", len(group))
+            log.warning("the insert refused a group of %d submits; writing them one by one", len(group))
             return {job.id: await self._write_alone(job) for job in new_jobs}
+        together = await _dispatch_new(self._pool, self._queue, inserted)
         return {
             job.id: Submitted([row], [created], together.dispatched)
             for job, row, created in zip(new_jobs, together.jobs, together.created, strict=True)

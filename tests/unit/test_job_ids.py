@@ -38,9 +38,11 @@ def test_a_forked_child_does_not_reuse_the_parents_random_bits() -> None:
     new_job_id()  # the parent holds unused random bits now
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: report its next id and leave at once
-        os.write(write, new_job_id().bytes)
-        os._exit(0)
+    if pid == 0:  # the child: report its next id and leave at once, whatever happens
+        try:
+            os.write(write, new_job_id().bytes)
+        finally:
+            os._exit(0)
     os.close(write)
     child_id = uuid.UUID(bytes=os.read(read, 16))
     os.close(read)

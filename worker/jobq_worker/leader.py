@@ -74,7 +74,9 @@ class Leadership:
                         conn = await asyncpg.connect(
                             self.settings.database_url.get_secret_value(), server_settings=KEEPALIVES, timeout=5
                         )
-                    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY):
+                    # A timeout: a kept connection whose server vanished silently would
+                    # otherwise wait out TCP's retransmissions (minutes) before failing.
+                    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY, timeout=5):
                         try:
                             await self._lead(conn, stop)
                         finally:
