@@ -11,7 +11,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 class JobRequest(Protocol):
     """What a client asks for; None means "the job type's default".
 
-    :class:`Submission` is one; the API passes its request bodies as they are, which
-    have the same fields (a copy per job was a measurable part of a batch submit).
+    The API's request bodies are ones as they are: a copy per job was a measurable
+    part of a batch submit.
     """
 
     type: str
@@ -46,22 +46,6 @@ class JobRequest(Protocol):
     timeout_s: float | None
     idempotency_key: str | None
     tags: list[str]
-
-
-@dataclass(frozen=True)
-class Submission:
-    """A :class:`JobRequest` built in code."""
-
-    type: str
-    payload: Any
-    queue: str | None = None
-    priority: int = 0
-    run_at: datetime | None = None
-    delay_s: float | None = None
-    max_attempts: int | None = None
-    timeout_s: float | None = None
-    idempotency_key: str | None = None
-    tags: list[str] = field(default_factory=list)
 
 
 def build(sub: JobRequest, job_type: JobType, now: datetime, *, field_prefix: str = "payload") -> store.NewJob:

@@ -16,11 +16,12 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from jobq_api.models import JobIn
 from jobq_core import jobtypes, store
 from jobq_core.jobtypes import JobType
 from jobq_core.names import NEW_JOBS_CHANNEL, redis_queue_key
 from jobq_core.queue import QueueClient
-from jobq_core.submit import SingleSubmits, Submission, build
+from jobq_core.submit import SingleSubmits, build
 from tests.conftest import Servers
 from tests.integration.api_helpers import submit, submit_batch
 from tests.support.wait import until
@@ -40,7 +41,7 @@ async def notifications(servers: Servers, db: asyncpg.Pool) -> AsyncIterator[lis
 
 def _new_jobs(n: int) -> list[store.NewJob]:
     now = datetime.now(UTC)
-    return [build(Submission(type=NOOP.name, payload={"i": i}), NOOP, now) for i in range(n)]
+    return [build(JobIn(type=NOOP.name, payload={"i": i}), NOOP, now) for i in range(n)]
 
 
 async def _unmarked_insert(conn: asyncpg.Connection | asyncpg.Pool) -> None:
