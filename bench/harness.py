@@ -27,9 +27,9 @@ from typing import Any
 
 import psutil
 import redis
+from jobq_devrun.servers import LocalServer, die_with_parent, free_port, start_postgres, start_redis
 
 from bench import venvs
-from jobq_core.localservers import LocalServer, die_with_parent, free_port, start_postgres, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = ("jobq", "arq", "celery", "saq")
@@ -250,8 +250,8 @@ class Run:
 
         import asyncpg
 
-        from jobq_core import apikeys
-        from jobq_core.migrate import migrate_url
+        from jobq_core.pg import apikeys
+        from jobq_core.pg.migrate import migrate_url
 
         self.pg = start_postgres(self.workdir / "postgres")
         try:
@@ -318,6 +318,7 @@ class Run:
                 JOBQ_LOG_LEVEL="WARNING",
                 JOBQ_WORKER_METRICS_PORT="0",  # several workers on one host
                 JOBQ_HANDLER_MODULES="bench.systems.jobq_handlers",
+                JOBQ_DEMO_HANDLERS="true",
                 BENCH_DATABASE_URL=self.pg.url,
                 BENCH_JOBQ_API_KEY=self.api_key,
             )

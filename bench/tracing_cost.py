@@ -33,11 +33,11 @@ from typing import Any
 
 import asyncpg
 import httpx
+from jobq_devrun.servers import LocalServer, free_port, start_postgres, start_redis
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from jobq_core import apikeys
-from jobq_core.localservers import LocalServer, free_port, start_postgres, start_redis
-from jobq_core.migrate import migrate_url
+from jobq_core.pg import apikeys
+from jobq_core.pg.migrate import migrate_url
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -91,6 +91,7 @@ async def _turn(
         JOBQ_HOST="127.0.0.1",
         JOBQ_PORT=str(port),
         JOBQ_CONCURRENCY="50",
+        JOBQ_DEMO_HANDLERS="true",
         JOBQ_LOG_LEVEL="WARNING",
         JOBQ_LOG_FORMAT="json",
         JOBQ_WORKER_METRICS_PORT="0",  # several workers on one host

@@ -13,9 +13,9 @@ import asyncpg
 import hypothesis
 import pytest
 import redis.asyncio as aioredis
+from jobq_devrun.servers import LocalServer, start_postgres, start_redis
 
-from jobq_core.localservers import LocalServer, start_postgres, start_redis
-from jobq_core.migrate import migrate_url
+from jobq_core.pg.migrate import migrate_url
 
 # Property tests check behaviour, not speed: a busy machine must not fail them on
 # Hypothesis's per-example deadline.
@@ -75,7 +75,7 @@ TABLES_RESET_PER_TEST = [
 @pytest.fixture
 async def db(servers: Servers) -> AsyncIterator[asyncpg.Pool]:
     """A pool on the session database, emptied of jobs, workers, keys, queues and schedules first."""
-    from jobq_core.db import create_pool
+    from jobq_core.pg.db import create_pool
 
     pool = await create_pool(servers.database_url, size=5)
     await pool.execute(f"TRUNCATE {', '.join(TABLES_RESET_PER_TEST)}")

@@ -13,13 +13,14 @@ import sys
 from pathlib import Path
 
 import yaml
+from jobq_devrun.settings import AutoscaleSettings
 from pydantic_settings import BaseSettings
 
 from jobq_api.settings import ApiSettings
-from jobq_core import metrics
-from jobq_core.settings import AutoscaleSettings, CoreSettings, env_name
+from jobq_core.settings import CoreSettings, env_name
+from jobq_core.telemetry import metrics
 from jobq_operator.settings import OperatorSettings
-from jobq_worker.settings import WorkerSettings
+from jobq_worker.settings import WorkerServiceSettings
 from tools import generated
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -43,7 +44,7 @@ def settings_table() -> str:
     owners: list[tuple[str, type[BaseSettings]]] = [
         ("api, worker", CoreSettings),
         ("api", ApiSettings),
-        ("worker", WorkerSettings),
+        ("worker", WorkerServiceSettings),
         ("operator", OperatorSettings),
         ("`jobq run`", AutoscaleSettings),
     ]
@@ -80,7 +81,7 @@ def _operator_metrics() -> list[metrics.MetricDoc]:
 
 
 def metrics_table() -> str:
-    """Every Prometheus metric, from its declaration (jobq_core.metrics, jobq_operator.metrics)."""
+    """Every Prometheus metric, from its declaration (jobq_core.telemetry.metrics, jobq_operator.metrics)."""
     rows = ["| Metric | Type | Labels | Exposed by | Meaning |", "| --- | --- | --- | --- | --- |"]
     for m in metrics.documented() + _operator_metrics():
         labels = ", ".join(f"`{label}`" for label in m.labels) or "—"

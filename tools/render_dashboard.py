@@ -103,8 +103,8 @@ def render(
 async def _admin_key(database_url: str) -> str:
     import asyncpg
 
-    from jobq_core import apikeys
-    from jobq_core.migrate import migrate_url
+    from jobq_core.pg import apikeys
+    from jobq_core.pg.migrate import migrate_url
 
     await migrate_url(database_url)
     conn = await asyncpg.connect(database_url)
@@ -115,7 +115,8 @@ async def _admin_key(database_url: str) -> str:
 
 
 def _demo(out: Path, seconds: float) -> None:
-    from jobq_core.localservers import free_port, start_postgres, start_redis
+    from jobq_devrun.servers import free_port, start_postgres, start_redis
+
     from tools.prometheus import workload
 
     with tempfile.TemporaryDirectory(prefix="jobq-dashboard-") as tmp:

@@ -8,9 +8,9 @@ import sys
 
 import uvicorn
 
-from jobq_core import logs, tracing
 from jobq_core.errors import ConfigurationError
 from jobq_core.settings import load
+from jobq_core.telemetry import logs, tracing
 
 from .app import create_app
 from .settings import ApiSettings
@@ -65,7 +65,7 @@ def main() -> int:
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
         access_log=False,
-        log_config=None,  # uvicorn's records go through the root logger's format (jobq_core.logs)
+        log_config=None,  # uvicorn's records go through the root logger's format (jobq_core.telemetry.logs)
         log_level=settings.log_level.lower(),
     )
     return 0

@@ -13,11 +13,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobq_core import __version__
-from jobq_core.db import create_pool
+from jobq_core.dispatch.channel import DispatchChannel
 from jobq_core.errors import InvalidPayload, UnavailableError, UnknownJobType
-from jobq_core.jobtypes import JobTypeCache
-from jobq_core.queue import QueueClient
-from jobq_core.submit import SingleSubmits
+from jobq_core.flows.submit import SingleSubmits
+from jobq_core.pg.db import create_pool
+from jobq_core.pg.jobtypes import JobTypeCache
 
 from . import problems
 from .auth import KeyCache
@@ -89,17 +89,17 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(settings.database_url.get_secret_value(), size=settings.database_pool_size)
-        queue = QueueClient.from_url(settings.redis_url.get_secret_value())
+        channel = DispatchChannel.from_url(settings.redis_url.get_secret_value())
         app.state.pool = pool
-        app.state.queue = queue
-        app.state.single_submits = SingleSubmits(pool, queue)
+        app.state.channel = channel
+        app.state.single_submits = SingleSubmits(pool, channel)
         app.state.job_types = JobTypeCache(pool)
         app.state.key_cache = KeyCache(settings.api_key_cache_s)
         app.state.redis_down = False
         try:
             yield
         finally:
-            await queue.close()
+            await channel.close()
             await pool.close()
 
     app = FastAPI(
@@ -107,7 +107,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         version=__version__,
         summary="Durable, observable jobs: submit over HTTP, run on workers.",
         lifespan=lifespan,
-        # FastAPI's own server span per request ("POST /v1/jobs"), once jobq_core.tracing
+        # FastAPI's own server span per request ("POST /v1/jobs"), once jobq_core.telemetry.tracing
         # installed a provider; without one FastAPI skips it. Only that span: no spans
         # per dependency and endpoint, and no OpenTelemetry metrics or logs (jobq has its own).
         telemetry={

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from jobq_core import apikeys
-from jobq_core.apikeys import Scope
+from jobq_core.pg import apikeys
+from jobq_core.pg.apikeys import Scope
 
 from .problems import Problem
 

@@ -18,8 +18,8 @@ from fastapi.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobq_core import metrics as m
-from jobq_core.submit import Submitted
+from jobq_core.flows.submit import Submitted
+from jobq_core.telemetry import metrics as m
 
 m.use(m.API)
 

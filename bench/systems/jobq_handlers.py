@@ -13,7 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from jobq_worker import JobContext, handler
+from jobq_worker import JobContext, Registry
+
+handlers = Registry()
 
 
 class BenchPayload(BaseModel):
@@ -28,13 +30,13 @@ class DeliberateFailure(Exception):
     """A flaky bench job failing on purpose."""
 
 
-@handler("bench.stamp", payload=BenchPayload, timeout_s=30, max_attempts=3)
+@handlers.handler("bench.stamp", payload=BenchPayload, timeout_s=30, max_attempts=3)
 async def stamp(ctx: JobContext, payload: BenchPayload) -> dict[str, Any]:
     """Succeed, returning when the handler started."""
     return {"started": time.time()}
 
 
-@handler("bench.flaky", payload=BenchPayload, timeout_s=30, max_attempts=3)
+@handlers.handler("bench.flaky", payload=BenchPayload, timeout_s=30, max_attempts=3)
 async def flaky(ctx: JobContext, payload: BenchPayload) -> dict[str, Any]:
     """Fail the first `fail_times` attempts, then succeed."""
     started = time.time()

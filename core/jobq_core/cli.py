@@ -1,15 +1,18 @@
-"""The `jobq` command: migrate, create API keys, run everything locally."""
+"""The `jobq` command: migrate, create API keys, and the subcommands other installed
+jobq packages add through the `jobq.commands` entry point (`jobq run` comes with
+jobq-devrun, which the images do not install)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from importlib.metadata import entry_points
 
-from . import apikeys
-from .errors import ConfigurationError
-from .migrate import migrate_url
-from .settings import CoreSettings, load
+from jobq_core.errors import ConfigurationError
+from jobq_core.pg import apikeys
+from jobq_core.pg.migrate import migrate_url
+from jobq_core.settings import CoreSettings, load
 
 
 def _migrate(_: argparse.Namespace) -> int:
@@ -36,12 +39,6 @@ def _create_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from .devrun import run
-
-    return run(args)
-
-
 def parser() -> argparse.ArgumentParser:
     """The command line."""
     p = argparse.ArgumentParser(prog="jobq", description=__doc__)
@@ -51,12 +48,8 @@ def parser() -> argparse.ArgumentParser:
     key.add_argument("--name", default="cli", help="a label for the key")
     key.add_argument("--scope", action="append", help="jobs:read, jobs:write or admin (repeatable; default admin)")
     key.set_defaults(func=_create_key)
-    run = sub.add_parser("run", help="run the API and workers locally (what `make run` does)")
-    run.add_argument("--data-dir", default=".jobq", help="where embedded servers keep data")
-    run.add_argument("--host", default="127.0.0.1", help="the API's listen address")
-    run.add_argument("--port", type=int, default=8000, help="the API's port (0: any free port)")
-    run.add_argument("--workers", type=int, default=2, help="worker processes to run")
-    run.set_defaults(func=_run)
+    for command in entry_points(group="jobq.commands"):
+        command.load()(sub)
     return p
 
 

@@ -37,14 +37,6 @@ class NotFound(JobqError):
     """No such object."""
 
 
-class JobNotFound(NotFound):
-    """No job with this id."""
-
-
-class InvalidState(JobqError):
-    """The job is not in a state that allows this action."""
-
-
 class InvalidPayload(JobqError):
     """The payload does not match the job type's schema."""
 

@@ -9,15 +9,15 @@ ENV_PREFIX = "JOBQ_"
 DEFAULT_QUEUE = "default"
 # A jobq queue `q` is dispatched through the ARQ queue (a Redis sorted set) with this key.
 REDIS_QUEUE_PREFIX = "jobq:queue:"
-# ARQ's own key prefixes (arq.constants), repeated here so the queue client can write
-# ARQ's format in one Lua call without going through ArqRedis.enqueue_job per job.
+# ARQ's own key prefixes (arq.constants): the Lua scripts of dispatch/lua spell them too
+# (a unit test holds them together), as they write ARQ's layout in one call.
 ARQ_JOB_PREFIX = "arq:job:"
 ARQ_RESULT_PREFIX = "arq:result:"
 ARQ_IN_PROGRESS_PREFIX = "arq:in-progress:"
-ARQ_RETRY_PREFIX = "arq:retry:"
 
-# The single ARQ function every jobq job runs through; it looks up the jobq handler.
-ARQ_FUNCTION = "jobq.run"
+# The function name every jobq message carries in ARQ's `f` field; the worker looks up
+# the job's handler from its row, not from this.
+JOB_FUNCTION = "jobq.run"
 
 # Pub/sub channel on which the API tells workers to cancel a running attempt or to
 # re-read which queues are paused.
@@ -36,9 +36,6 @@ LEADER_LOCK_KEY = 0x6A6F6271_0002
 API_KEY_PREFIX = "jobq_"
 PROBLEM_TYPE_BASE = "https://jobq.dev/problems/"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-
-# PostgreSQL tables all start with this prefix so jobq can share a database.
-TABLE_PREFIX = "jobq_"
 
 
 def redis_queue_key(queue: str) -> str:

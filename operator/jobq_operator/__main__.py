@@ -10,9 +10,9 @@ import sys
 
 import kopf
 
-from jobq_core import logs
 from jobq_core.errors import ConfigurationError
 from jobq_core.settings import load
+from jobq_core.telemetry import logs
 
 from . import handlers, metrics
 from .settings import OperatorSettings

@@ -19,11 +19,11 @@ from typing import Any
 import asyncpg
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from jobq_core.autoscale import Decision, History, Reason, decide
-from jobq_core.db import create_pool
+from jobq_core.dispatch.channel import DispatchChannel
 from jobq_core.errors import DatabaseUnavailable, RedisUnavailable, UnavailableError
-from jobq_core.observe import QueueState, check_dispatch, queue_state, worker_load
-from jobq_core.queue import QueueClient
+from jobq_core.model.autoscale import Decision, History, Reason, decide
+from jobq_core.pg.db import create_pool
+from jobq_core.pg.queue_state import QueueState, queue_state, worker_load
 
 from . import metrics
 from .kube import ConnectionSecretInvalid, Kube, PodInfo, TargetNotFound, now_iso
@@ -42,11 +42,11 @@ class _Backends:
     database_url: str
     redis_url: str
     pool: asyncpg.Pool
-    queue: QueueClient
+    channel: DispatchChannel
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
-            await self.queue.close()
+            await self.channel.close()
         try:
             await asyncio.wait_for(self.pool.close(), 5)
         except (TimeoutError, Exception):
@@ -110,7 +110,7 @@ class Scaler:
                 state = await queue_state(backends.pool, spec.queues, self.settings.operator_rate_window_s)
         except TimeoutError as exc:
             raise DatabaseUnavailable("no answer within 10s") from exc
-        await check_dispatch(backends.queue)
+        await backends.channel.ping()
         decision = decide(spec.policy, state.observation(time.monotonic()), target.replicas, self.history)
         self._report_observation(state, status)
         metrics.DECISIONS.labels(self.namespace, self.name, decision.reason.value).inc()
@@ -188,7 +188,7 @@ class Scaler:
             return self.backends
         await self.close()
         pool = await create_pool(database_url, size=2)
-        self.backends = _Backends(database_url, redis_url, pool, QueueClient.from_url(redis_url))
+        self.backends = _Backends(database_url, redis_url, pool, DispatchChannel.from_url(redis_url))
         return self.backends
 
     # -- reporting --------------------------------------------------------------------

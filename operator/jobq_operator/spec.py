@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jobq_core.autoscale import Behavior, Policy
+from jobq_core.model.autoscale import Behavior, Policy
 from jobq_core.names import DEFAULT_QUEUE
 
 GROUP = "autoscaling.jobq.dev"

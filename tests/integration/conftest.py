@@ -13,11 +13,12 @@ import pytest
 
 from jobq_api.app import create_app
 from jobq_api.settings import ApiSettings
-from jobq_core import apikeys, jobtypes
-from jobq_core.apikeys import Scope
-from jobq_worker.registry import load_modules, registry
+from jobq_core.pg import apikeys
+from jobq_core.pg.apikeys import Scope
 from tests.conftest import Servers
-from tests.support.processes import Service, service_env, start
+from tests.support import processes
+from tests.support.jobtypes import register_builtin_types
+from tests.support.processes import Service, service_env
 from tests.support.wait import until
 
 ApiClient = httpx.AsyncClient
@@ -26,8 +27,7 @@ ApiClient = httpx.AsyncClient
 @pytest.fixture
 async def builtin_types(db: asyncpg.Pool) -> None:
     """The built-in job types registered, as a worker would on start."""
-    load_modules([])
-    await jobtypes.register(db, [spec.job_type() for spec in registry.all()])
+    await register_builtin_types(db)
 
 
 def api_settings(servers: Servers, **overrides: Any) -> ApiSettings:
@@ -76,15 +76,8 @@ async def start_worker(servers: Servers, db: asyncpg.Pool, tmp_path: Path) -> As
 
     async def start_one(**settings: str) -> Service:
         env = service_env(servers.database_url, servers.redis_url, **{"JOBQ_RETRY_BASE_S": "0.2", **settings})
-        service = start("jobq_worker", env, tmp_path / f"worker-{len(started)}.log")
+        service = await processes.start_worker(db, env, tmp_path / f"worker-{len(started)}.log")
         started.append(service)
-
-        async def registered() -> bool:
-            if service.process.poll() is not None:
-                raise AssertionError(f"worker exited early:\n{service.log()}")
-            return bool(await db.fetchval("SELECT count(*) FROM jobq_workers WHERE pid = $1", service.process.pid))
-
-        await until(registered, timeout_s=20, what="the worker to register")
         return service
 
     yield start_one

@@ -7,8 +7,8 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from jobq_core import apikeys
-from jobq_core.apikeys import Scope
+from jobq_core.pg import apikeys
+from jobq_core.pg.apikeys import Scope
 from tests.integration.api_helpers import assert_nothing_stored, assert_problem, job_count
 
 SOME_ID = "00000000-0000-4000-8000-000000000000"

@@ -15,18 +15,18 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 import uvloop
+from jobq_devrun.servers import LocalServer, start_postgres, start_redis
 
 from jobq_api.settings import ApiSettings
-from jobq_core import apikeys, jobtypes
-from jobq_core.apikeys import Scope
-from jobq_core.db import create_pool, unavailable_as_error, warm_up
 from jobq_core.errors import DatabaseUnavailable
-from jobq_core.localservers import LocalServer, start_postgres, start_redis
-from jobq_core.migrate import migrate_url
-from jobq_worker.registry import load_modules, registry
+from jobq_core.pg import apikeys
+from jobq_core.pg.apikeys import Scope
+from jobq_core.pg.db import create_pool, unavailable_as_error, warm_up
+from jobq_core.pg.migrate import migrate_url
 from tests.conftest import Servers
 from tests.integration.api_helpers import assert_problem, queued_messages
 from tests.integration.conftest import _client
+from tests.support.jobtypes import register_builtin_types
 from tests.support.wait import until
 
 SOME_ID = "00000000-0000-4000-8000-000000000000"
@@ -75,9 +75,8 @@ async def own_postgres(tmp_path: Path) -> AsyncIterator[LocalServer]:
     """A migrated PostgreSQL of this test's own with the built-in job types, to kill."""
     server = start_postgres(tmp_path / "pg", durable=False)
     await migrate_url(server.url)
-    load_modules([])
     pool = await create_pool(server.url, size=1)
-    await jobtypes.register(pool, [spec.job_type() for spec in registry.all()])
+    await register_builtin_types(pool)
     await pool.close()
     yield server
     server.stop()

@@ -1,13 +1,13 @@
-"""What the autoscaler reads from PostgreSQL (jobq_core.observe): "ready" is runnable now."""
+"""What the autoscaler reads from PostgreSQL (jobq_core.pg.queue_state): "ready" is runnable now."""
 
 from __future__ import annotations
 
 import asyncpg
 import pytest
 
+from jobq_core.dispatch.channel import DispatchChannel
 from jobq_core.errors import DatabaseUnavailable, RedisUnavailable
-from jobq_core.observe import check_dispatch, queue_state, worker_load
-from jobq_core.queue import QueueClient
+from jobq_core.pg.queue_state import queue_state, worker_load
 from tests.conftest import Servers
 
 
@@ -84,8 +84,9 @@ async def test_worker_load_counts_running_jobs_per_host(db: asyncpg.Pool) -> Non
 
 
 async def test_outages_raise_the_unavailable_errors(servers: Servers) -> None:
-    from jobq_core.db import create_pool
-    from jobq_core.localservers import free_port
+    from jobq_devrun.servers import free_port
+
+    from jobq_core.pg.db import create_pool
 
     dead_db = await create_pool(f"postgresql://jobq@127.0.0.1:{free_port()}/jobq", size=1)
     try:
@@ -93,9 +94,9 @@ async def test_outages_raise_the_unavailable_errors(servers: Servers) -> None:
             await queue_state(dead_db, ["default"], 60)
     finally:
         await dead_db.close()
-    dead_redis = QueueClient.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    dead_redis = DispatchChannel.from_url(f"redis://127.0.0.1:{free_port()}/0")
     try:
         with pytest.raises(RedisUnavailable):
-            await check_dispatch(dead_redis)
+            await dead_redis.ping()
     finally:
         await dead_redis.close()

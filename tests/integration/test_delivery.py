@@ -14,7 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from jobq_core import names
-from jobq_core.queue import Dispatch, QueueClient
+from jobq_core.dispatch.channel import DispatchChannel
+from jobq_core.dispatch.wire import Dispatch
 from tests.integration.conftest import StartWorker, wait_for_status
 
 LEASE_MS = 60_000
@@ -31,7 +32,7 @@ def queue() -> str:
 
 
 async def test_a_taken_message_is_leased_and_no_one_else_takes_it(redis_client: aioredis.Redis, queue: str) -> None:
-    client = QueueClient(redis_client)
+    client = DispatchChannel(redis_client)
     sent = [dispatch(queue) for _ in range(5)]
     assert await client.enqueue(sent) == 5
 
@@ -49,7 +50,7 @@ async def test_a_taken_message_is_leased_and_no_one_else_takes_it(redis_client: 
 
 
 async def test_an_ack_removes_the_message_its_job_key_and_its_lease(redis_client: aioredis.Redis, queue: str) -> None:
-    client = QueueClient(redis_client)
+    client = DispatchChannel(redis_client)
     await client.enqueue([dispatch(queue), dispatch(queue)])
     taken = await client.take(queue, 2, LEASE_MS)
 
@@ -65,7 +66,7 @@ async def test_an_ack_removes_the_message_its_job_key_and_its_lease(redis_client
 
 
 async def test_a_lease_that_ends_lets_another_worker_take_the_message(redis_client: aioredis.Redis, queue: str) -> None:
-    client = QueueClient(redis_client)
+    client = DispatchChannel(redis_client)
     await client.enqueue([dispatch(queue)])
     taken = await client.take(queue, 1, lease_ms=100)
     assert await client.take(queue, 1, LEASE_MS) == []
@@ -77,7 +78,7 @@ async def test_a_lease_that_ends_lets_another_worker_take_the_message(redis_clie
 
 
 async def test_release_hands_a_message_back_now_or_after_a_delay(redis_client: aioredis.Redis, queue: str) -> None:
-    client = QueueClient(redis_client)
+    client = DispatchChannel(redis_client)
     await client.enqueue([dispatch(queue), dispatch(queue)])
     a, b = await client.take(queue, 2, LEASE_MS)
 
@@ -90,7 +91,7 @@ async def test_release_hands_a_message_back_now_or_after_a_delay(redis_client: a
 
 
 async def test_a_message_whose_job_key_expired_is_dropped(redis_client: aioredis.Redis, queue: str) -> None:
-    client = QueueClient(redis_client)
+    client = DispatchChannel(redis_client)
     gone, kept = dispatch(queue), dispatch(queue)
     await client.enqueue([gone, kept])
     await redis_client.delete(names.ARQ_JOB_PREFIX + names.arq_job_id(gone.job_id, 1))
@@ -104,7 +105,7 @@ async def test_a_message_whose_job_key_expired_is_dropped(redis_client: aioredis
 async def test_take_steps_over_running_messages_to_reach_waiting_ones(redis_client: aioredis.Redis, queue: str) -> None:
     # ARQ reads a fixed window from the head of the queue; running messages stay at the
     # head, so a full window of them starves the rest. The scan must go past them.
-    client = QueueClient(redis_client)
+    client = DispatchChannel(redis_client)
     await client.enqueue([dispatch(queue) for _ in range(300)])
     running = await client.take(queue, 250, LEASE_MS)
 
@@ -116,7 +117,7 @@ async def test_take_steps_over_running_messages_to_reach_waiting_ones(redis_clie
 async def test_an_enqueue_publishes_on_the_queue_channel_once_per_call(
     redis_client: aioredis.Redis, queue: str
 ) -> None:
-    client = QueueClient(redis_client)
+    client = DispatchChannel(redis_client)
     pubsub = redis_client.pubsub()
     await pubsub.subscribe(names.redis_queue_key(queue), names.redis_queue_key(queue + "-2"))
     for _ in range(2):

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from jobq_devrun.servers import free_port
 
-from jobq_core.localservers import free_port
 from tests.integration.conftest import StartWorker, wait_for_status
 
 SENDER = "jobq@example.com"

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from jobq_core.migrate import migrate, migrations
+from jobq_core.pg.migrate import migrate, migrations
 from tests.conftest import Servers
 
 FreshDatabase = Callable[[], Awaitable[str]]
@@ -94,7 +94,7 @@ async def catalog(conn: asyncpg.Connection) -> dict[str, dict[str, Any]]:
 
 
 def declared_schema() -> str:
-    return resources.files("jobq_core").joinpath("schema.sql").read_text(encoding="utf-8")
+    return resources.files("jobq_core.pg").joinpath("schema.sql").read_text(encoding="utf-8")
 
 
 def declared(kind: str) -> set[str]:

@@ -12,10 +12,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from jobq_devrun.servers import LocalServer, free_port, start_postgres, start_redis
 
-from jobq_core import apikeys
-from jobq_core.localservers import LocalServer, free_port, start_postgres, start_redis
-from jobq_core.migrate import migrate_url
+from jobq_core.pg import apikeys
+from jobq_core.pg.migrate import migrate_url
 from tests.support.cluster import Cluster
 from tests.support.handlers import SIDE_EFFECTS_DDL
 from tests.support.processes import Service, service_env, start

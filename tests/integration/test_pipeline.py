@@ -161,7 +161,7 @@ async def test_duplicate_deliveries_run_a_job_once(
     await start_worker()
     job = await submit(api, auth, type="jobq.sleep", payload={"seconds": 0.3})
     # Send the same attempt again under another ARQ id, as a duplicated delivery would.
-    body = orjson.dumps({"t": None, "f": names.ARQ_FUNCTION, "a": [job["id"], 1, {}], "k": {}, "et": 0})
+    body = orjson.dumps({"t": None, "f": names.JOB_FUNCTION, "a": [job["id"], 1, {}], "k": {}, "et": 0})
     now = int(time.time() * 1000)
     await redis_client.set(names.ARQ_JOB_PREFIX + "dup", body)
     await redis_client.zadd(names.redis_queue_key("default"), {"dup": now})

@@ -194,7 +194,8 @@ async def test_sigterm_hands_back_a_job_longer_than_the_drain_without_counting_t
 async def test_2000_jobs_in_flight_survive_redis_losing_its_data_each_run_once(
     how: str, servers: Servers, side_effects: asyncpg.Pool, tmp_path: Path, db: asyncpg.Pool
 ) -> None:
-    from jobq_core.localservers import start_redis
+    from jobq_devrun.servers import start_redis
+
     from tests.integration.conftest import _client, api_settings
 
     redis_server = start_redis(tmp_path / "redis", durable=False)
@@ -203,7 +204,7 @@ async def test_2000_jobs_in_flight_survive_redis_losing_its_data_each_run_once(
         await cluster.start_worker()
         await cluster.start_worker()
         async for api in _client(api_settings(servers, redis_url=redis_server.url)):
-            from jobq_core import apikeys
+            from jobq_core.pg import apikeys
 
             key = await apikeys.create(db, "t", [apikeys.Scope.ADMIN])
             ids = await submit_many(api, {"Authorization": f"Bearer {key}"}, 2000, type="test.record")

@@ -9,9 +9,9 @@ import asyncpg
 import httpx
 import pytest
 
-from jobq_core import apikeys
-from jobq_core.apikeys import Scope
-from jobq_core.cron import next_slot
+from jobq_core.model.cron import next_slot
+from jobq_core.pg import apikeys
+from jobq_core.pg.apikeys import Scope
 from tests.integration.api_helpers import assert_problem
 from tests.integration.conftest import StartWorker, wait_for_status
 from tests.support.wait import until

@@ -17,11 +17,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from jobq_api.models import JobIn
-from jobq_core import jobtypes, store
-from jobq_core.jobtypes import JobType
+from jobq_core.dispatch.channel import DispatchChannel
+from jobq_core.flows.submit import SingleSubmits, build
+from jobq_core.model.jobtype import JobType
 from jobq_core.names import NEW_JOBS_CHANNEL, redis_queue_key
-from jobq_core.queue import QueueClient
-from jobq_core.submit import SingleSubmits, build
+from jobq_core.pg import jobtypes, store
 from tests.conftest import Servers
 from tests.integration.api_helpers import submit, submit_batch
 from tests.support.wait import until
@@ -114,7 +114,7 @@ async def test_the_type_cache_keeps_unchanged_validators_and_recompiles_changed_
 @pytest.fixture
 async def single_submits(db: asyncpg.Pool, redis_client: aioredis.Redis) -> SingleSubmits:
     await jobtypes.register(db, [NOOP])
-    return SingleSubmits(db, QueueClient(redis_client))
+    return SingleSubmits(db, DispatchChannel(redis_client))
 
 
 async def _xmins(db: asyncpg.Pool, ids: list[uuid.UUID]) -> set[str]:

@@ -26,12 +26,12 @@ from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+from jobq_devrun.servers import LocalServer, free_port, start_redis
 
-from jobq_core import store
-from jobq_core.localservers import LocalServer, free_port, start_redis
-from jobq_core.queue import QueueClient
-from jobq_core.states import JobStatus
-from jobq_core.submit import submit
+from jobq_core.dispatch.channel import DispatchChannel
+from jobq_core.flows.submit import submit
+from jobq_core.model.states import JobStatus
+from jobq_core.pg import store
 from tests.conftest import Servers
 from tests.k8s.kube import Kube
 from tests.k8s.test_operator_crd import install_crd
@@ -236,7 +236,7 @@ async def submit_jobs(servers: Servers, db: asyncpg.Pool, count: int) -> None:
         )
         for _ in range(count)
     ]
-    queue = QueueClient.from_url(servers.redis_url)
+    queue = DispatchChannel.from_url(servers.redis_url)
     try:
         result = await submit(db, queue, jobs)
     finally:

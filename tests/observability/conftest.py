@@ -9,10 +9,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from jobq_devrun.servers import free_port
 
-from jobq_core import apikeys
-from jobq_core.apikeys import Scope
-from jobq_core.localservers import free_port
+from jobq_core.pg import apikeys
+from jobq_core.pg.apikeys import Scope
 from tests.conftest import Servers
 from tests.support.processes import Service, service_env, start
 from tests.support.wait import until

@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 import httpx
+from jobq_devrun.servers import free_port
 
-from jobq_core import apikeys
-from jobq_core.localservers import free_port
+from jobq_core.pg import apikeys
 from tests.conftest import Servers
 from tests.support.otlp import ReceivedSpan, Receiver, otel_env
 from tests.support.processes import Service, service_env, start

@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from jobq_core import metrics
+from jobq_core.telemetry import metrics
 from tools import dashboards
 
 RULES = dashboards.DIR.parent / "alerts" / "jobq.rules.yaml"

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from jobq_devrun.servers import free_port
 
-from jobq_core import apikeys, jobtypes
-from jobq_core.apikeys import Scope
-from jobq_core.localservers import free_port
-from jobq_worker.registry import load_modules, registry
+from jobq_core.pg import apikeys
+from jobq_core.pg.apikeys import Scope
 from tests.conftest import Servers
 from tests.observability.conftest import Stack
 from tests.observability.test_metric_counts import parse, value
+from tests.support.jobtypes import register_builtin_types
 from tests.support.processes import service_env
 from tests.support.wait import until
 
@@ -85,8 +85,7 @@ async def test_an_api_of_several_processes_counts_every_request_once(
             stderr=subprocess.STDOUT,
         )
     try:
-        load_modules([])  # the built-in job types, as a worker registers them
-        await jobtypes.register(db, [spec.job_type() for spec in registry.all()])
+        await register_builtin_types(db)  # the built-in job types, as a worker registers them
         key = await apikeys.create(db, "multiprocess", [Scope.JOBS_WRITE])
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
 

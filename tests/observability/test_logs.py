@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from jobq_core import logs
+from jobq_core.telemetry import logs
 from tests.conftest import Servers
 from tests.observability.stack import spans_until, traced_stack
 from tests.support.otlp import Receiver, otlp_receiver

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobq_api.metrics import route_template
-from jobq_core import metrics
+from jobq_core.telemetry import metrics
 
 UNBOUNDED = {"id", "job_id", "url", "path", "worker_id", "key", "message", "idempotency_key"}
 

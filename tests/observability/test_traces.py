@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from jobq_devrun.servers import free_port
 
-from jobq_core.localservers import free_port
 from tests.conftest import Servers
 from tests.observability.stack import Stack, spans_until, traced_stack
 from tests.support.otlp import ReceivedSpan, Receiver, otlp_receiver

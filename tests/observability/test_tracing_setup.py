@@ -10,13 +10,13 @@ import sys
 import pytest
 
 from jobq_core.errors import ConfigurationError
-from jobq_core.tracing import exporters_from_env
+from jobq_core.telemetry.tracing import exporters_from_env
 
 # Runs in a fresh interpreter: configure tracing as `python -m jobq_api` does, build
 # the app, then report what got installed.
 PROBE = """
 import json, sys
-from jobq_core import tracing
+from jobq_core.telemetry import tracing
 on = tracing.configure("jobq-api")
 from jobq_api.app import create_app
 from jobq_api.settings import ApiSettings

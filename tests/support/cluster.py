@@ -8,7 +8,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.support.processes import Service, service_env, start
+from tests.support.processes import Service, service_env, start_worker
 from tests.support.wait import until
 
 
@@ -24,16 +24,8 @@ class Cluster:
     async def start_worker(self, **settings: str) -> Service:
         """Start one worker and wait until it has registered."""
         env = service_env(self.database_url, self.redis_url, **{**self.settings, **settings})
-        service = start("jobq_worker", env, self.log_dir / f"worker-{len(self.workers)}.log")
+        service = await start_worker(self.db, env, self.log_dir / f"worker-{len(self.workers)}.log")
         self.workers.append(service)
-
-        async def registered() -> bool:
-            if service.process.poll() is not None:
-                raise AssertionError(f"worker exited early:\n{service.log()}")
-            count = await self.db.fetchval("SELECT count(*) FROM jobq_workers WHERE pid = $1", service.process.pid)
-            return bool(count)
-
-        await until(registered, timeout_s=20, what="the worker to register")
         return service
 
     def by_pid(self, pid: int) -> Service:

@@ -12,7 +12,9 @@ import os
 import asyncpg
 from pydantic import BaseModel, Field
 
-from jobq_worker import JobContext, handler
+from jobq_worker import JobContext, Registry
+
+handlers = Registry()
 
 SIDE_EFFECTS_DDL = """
 CREATE TABLE IF NOT EXISTS test_side_effects (
@@ -37,7 +39,7 @@ class RecordPayload(BaseModel):
     sleep_s: float = Field(default=0.0, ge=0, le=600)
 
 
-@handler("test.record", payload=RecordPayload, timeout_s=120, max_attempts=3)
+@handlers.handler("test.record", payload=RecordPayload, timeout_s=120, max_attempts=3)
 async def record(ctx: JobContext, payload: RecordPayload) -> dict[str, int]:
     """Sleep, then record that this attempt completed."""
     await asyncio.sleep(payload.sleep_s)

@@ -9,6 +9,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
+from jobq_devrun.processes import WorkerExited, wait_for_workers
+
 
 def service_env(database_url: str, redis_url: str, **overrides: str) -> dict[str, str]:
     """The environment of a service process: ours without JOBQ_*, plus the given settings."""
@@ -19,6 +22,7 @@ def service_env(database_url: str, redis_url: str, **overrides: str) -> dict[str
         JOBQ_POLL_DELAY_S="0.02",
         JOBQ_HEARTBEAT_INTERVAL_S="1",
         JOBQ_LOG_LEVEL="INFO",
+        JOBQ_DEMO_HANDLERS="true",
         JOBQ_WORKER_METRICS_PORT="0",  # many workers share this host; a test that scrapes one picks a port
     )
     env.update(overrides)
@@ -61,3 +65,13 @@ def start(module: str, env: dict[str, str], log_path: Path) -> Service:
     with open(log_path, "wb") as log:  # the child keeps its own copy
         proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT)
     return Service(proc, log_path, [module])
+
+
+async def start_worker(db: asyncpg.Pool, env: dict[str, str], log_path: Path, timeout_s: float = 20) -> Service:
+    """Start a worker process with `env` and wait until it has registered."""
+    service = start("jobq_worker", env, log_path)
+    try:
+        await wait_for_workers(db, [service.process], timeout_s)
+    except WorkerExited as exc:
+        raise AssertionError(f"{exc}:\n{service.log()}") from None
+    return service

@@ -1,4 +1,4 @@
-"""The autoscaling policy (jobq_core.autoscale): examples and properties (hypothesis).
+"""The autoscaling policy (jobq_core.model.autoscale): examples and properties (hypothesis).
 
 The properties run the policy against sequences of observations, and against a small
 simulated queue (jobs arrive at a rate, each takes a fixed time, every replica runs
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobq_core.autoscale import Behavior, Decision, History, Observation, Policy, Reason, decide
+from jobq_core.model.autoscale import Behavior, Decision, History, Observation, Policy, Reason, decide
 
 
 def policy(**overrides: object) -> Policy:

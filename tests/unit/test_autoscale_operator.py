@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobq_core.autoscale import Behavior
+from jobq_core.model.autoscale import Behavior
 from jobq_operator.kube import PodInfo
 from jobq_operator.scaler import deletion_cost
 from jobq_operator.spec import Connection, SpecError, parse

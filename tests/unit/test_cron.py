@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from jobq_core import cron
-from jobq_core.cron import MISFIRE_GRACE, Missed, next_slot, plan
+from jobq_core.model import cron
+from jobq_core.model.cron import MISFIRE_GRACE, Missed, next_slot, plan
 
 PARIS = "Europe/Paris"
 SECOND = timedelta(seconds=1)

@@ -6,7 +6,7 @@ import os
 import time
 import uuid
 
-from jobq_core.store import new_job_id
+from jobq_core.pg.store import new_job_id
 
 
 def test_ids_are_version_7_uuids_with_the_rfc_variant() -> None:

@@ -9,7 +9,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from jobq_core.errors import InvalidPayload
-from jobq_core.payloads import check, compile_schema
+from jobq_core.model.payloads import check, compile_schema
 from tests.unit.test_payloads import EMAIL, ORDER, SLEEP
 
 CASES: list[tuple[dict[str, Any], Any]] = [

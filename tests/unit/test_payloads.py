@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from jobq_core.errors import InvalidPayload
-from jobq_core.payloads import check, compile_schema
+from jobq_core.model.payloads import check, compile_schema
 
 SLEEP = {
     "type": "object",

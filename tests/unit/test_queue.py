@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,19 +15,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from jobq_core import names
+from jobq_core.dispatch.channel import SCRIPTS
+from jobq_core.dispatch.wire import MESSAGE_TTL_MS, Dispatch, Message, deserialize, encode, parse_args, serialize
 from jobq_core.errors import SerializationError
-from jobq_core.queue import (
-    MAX_PRIORITY,
-    MESSAGE_TTL_MS,
-    MIN_PRIORITY,
-    PRIORITY_STEP_MS,
-    Dispatch,
-    Message,
-    _encode,
-    deserialize,
-    parse_args,
-    serialize,
-)
+from jobq_core.model.priority import MAX_PRIORITY, MIN_PRIORITY, PRIORITY_STEP_MS
 
 JOB_ID = "0b7e4c3a-2f6d-4c1e-9a57-3d2a1f0e8b6c"
 TRACE = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
@@ -44,7 +36,7 @@ NOW_MS = ms(NOW)
 
 
 def message(**overrides: Any) -> dict[str, Any]:
-    return {"t": None, "f": names.ARQ_FUNCTION, "a": [JOB_ID, 1, {}], "k": {}, "et": NOW_MS, **overrides}
+    return {"t": None, "f": names.JOB_FUNCTION, "a": [JOB_ID, 1, {}], "k": {}, "et": NOW_MS, **overrides}
 
 
 # --- serialize / deserialize -------------------------------------------------------------
@@ -82,7 +74,7 @@ def test_data_that_is_not_json_is_refused(data: bytes) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [[], "jobq.run", 42, None, {}, {"f": "other.function", "a": [JOB_ID, 1, {}]}, {"function": names.ARQ_FUNCTION}],
+    [[], "jobq.run", 42, None, {}, {"f": "other.function", "a": [JOB_ID, 1, {}]}, {"function": names.JOB_FUNCTION}],
 )
 def test_json_that_is_not_a_jobq_message_is_refused(value: Any) -> None:
     with pytest.raises(SerializationError, match="not a jobq message"):
@@ -126,7 +118,7 @@ def test_parse_args_refuses_malformed_arguments(args: Any) -> None:
         parse_args(args)
 
 
-# --- _encode: ARQ's format ---------------------------------------------------------------
+# --- encode: ARQ's format ---------------------------------------------------------------
 
 
 def dispatch(run_at: datetime, **overrides: Any) -> Dispatch:
@@ -135,13 +127,13 @@ def dispatch(run_at: datetime, **overrides: Any) -> Dispatch:
 
 
 def score_of(run_at: datetime, now_ms: int = NOW_MS, **overrides: Any) -> int:
-    _, _, score, _ = _encode(dispatch(run_at, **overrides), now_ms)
+    _, _, score, _ = encode(dispatch(run_at, **overrides), now_ms)
     assert isinstance(score, int)
     return score
 
 
 def test_encode_names_the_queue_and_the_attempt() -> None:
-    queue_key, arq_id, _, _ = _encode(dispatch(NOW - timedelta(seconds=5)), NOW_MS)
+    queue_key, arq_id, _, _ = encode(dispatch(NOW - timedelta(seconds=5)), NOW_MS)
     assert queue_key == "jobq:queue:emails"
     assert arq_id == f"{JOB_ID}:2"
 
@@ -153,9 +145,17 @@ def test_the_key_prefixes_are_arqs_own() -> None:
     assert arq.constants.in_progress_key_prefix == names.ARQ_IN_PROGRESS_PREFIX
 
 
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_the_lua_scripts_spell_arqs_prefixes(script: str) -> None:
+    # A Lua script cannot import names.py: each declares the prefixes it uses, as ARQ spells them.
+    declared = re.findall(r"'(arq:[a-z-]+:)'", SCRIPTS[script])
+    assert declared
+    assert set(declared) <= {names.ARQ_JOB_PREFIX, names.ARQ_RESULT_PREFIX, names.ARQ_IN_PROGRESS_PREFIX}
+
+
 def test_each_attempt_has_its_own_arq_id() -> None:
-    first = _encode(dispatch(NOW, attempt=1), NOW_MS)
-    second = _encode(dispatch(NOW, attempt=2), NOW_MS)
+    first = encode(dispatch(NOW, attempt=1), NOW_MS)
+    second = encode(dispatch(NOW, attempt=2), NOW_MS)
     assert first[1] != second[1]
     assert first[0] == second[0]  # same queue
 
@@ -224,10 +224,10 @@ def test_a_run_time_between_milliseconds_rounds_up(micros: int) -> None:
 
 
 def test_the_body_is_an_arq_job_definition_arq_itself_reads() -> None:
-    _, _, _, body = _encode(dispatch(NOW, trace_context=TRACE), NOW_MS)
+    _, _, _, body = encode(dispatch(NOW, trace_context=TRACE), NOW_MS)
     assert isinstance(body, str)
     job = deserialize_job(body.encode(), deserializer=deserialize)
-    assert job.function == names.ARQ_FUNCTION
+    assert job.function == names.JOB_FUNCTION
     assert list(job.args) == [JOB_ID, 2, TRACE]
     assert job.kwargs == {}
     assert job.enqueue_time == EPOCH + timedelta(milliseconds=NOW_MS)
@@ -235,5 +235,11 @@ def test_the_body_is_an_arq_job_definition_arq_itself_reads() -> None:
 
 
 def test_the_body_is_plain_json() -> None:
-    _, _, _, body = _encode(dispatch(NOW), NOW_MS)
-    assert json.loads(body) == {"t": None, "f": "jobq.run", "a": [JOB_ID, 2, {}], "k": {}, "et": NOW_MS}
+    _, _, _, body = encode(dispatch(NOW), NOW_MS)
+    assert json.loads(body) == {"l": 360_000, "t": None, "f": "jobq.run", "a": [JOB_ID, 2, {}], "k": {}, "et": NOW_MS}
+
+
+def test_the_lease_comes_first_and_follows_the_jobs_timeout() -> None:
+    # The take script reads the lease from the start of the body, without decoding it.
+    _, _, _, body = encode(dispatch(NOW, timeout_s=5), NOW_MS)
+    assert body.startswith('{"l":65000,')

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from jobq_core.errors import InvalidPayload
-from jobq_core.payloads import check, compile_schema
+from jobq_core.model.payloads import check, compile_schema
 from jobq_worker.errors import PermanentFailure
 from jobq_worker.registry import Registry
 

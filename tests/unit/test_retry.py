@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobq_core.retry import Backoff
+from jobq_core.model.backoff import Backoff
 
 LOWEST = lambda: 0.0  # noqa: E731 - the jitter's smallest draw
 HIGHEST = lambda: 1.0  # noqa: E731 - the jitter's largest draw (random() stays below it)

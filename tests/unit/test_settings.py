@@ -12,7 +12,7 @@ import pytest
 from jobq_api.settings import ApiSettings
 from jobq_core.errors import ConfigurationError
 from jobq_core.settings import CoreSettings, env_name, load
-from jobq_worker.settings import WorkerSettings
+from jobq_worker.settings import WorkerServiceSettings
 
 PASSWORD = "s3cret-Pa55word"
 DATABASE_URL = f"postgresql://jobq:{PASSWORD}@db.example:5432/jobq"
@@ -47,7 +47,7 @@ def test_env_name_is_the_prefixed_upper_case_field() -> None:
     assert env_name("database_url") == "JOBQ_DATABASE_URL"
 
 
-@pytest.mark.parametrize("settings_class", [CoreSettings, ApiSettings, WorkerSettings])
+@pytest.mark.parametrize("settings_class", [CoreSettings, ApiSettings, WorkerServiceSettings])
 def test_valid_settings_load_with_the_urls_kept_secret(env: pytest.MonkeyPatch, settings_class: type) -> None:
     settings = load(settings_class)
     assert settings.database_url.get_secret_value() == DATABASE_URL
@@ -56,7 +56,7 @@ def test_valid_settings_load_with_the_urls_kept_secret(env: pytest.MonkeyPatch, 
     assert PASSWORD not in str(settings)
 
 
-@pytest.mark.parametrize("settings_class", [CoreSettings, ApiSettings, WorkerSettings])
+@pytest.mark.parametrize("settings_class", [CoreSettings, ApiSettings, WorkerServiceSettings])
 def test_a_missing_database_url_is_named_and_said_to_be_required(
     env: pytest.MonkeyPatch, settings_class: type[CoreSettings]
 ) -> None:
@@ -138,7 +138,7 @@ def test_a_bad_log_level_is_named(env: pytest.MonkeyPatch) -> None:
 def test_worker_lists_split_on_commas(env: pytest.MonkeyPatch) -> None:
     env.setenv("JOBQ_HANDLER_MODULES", "myapp.jobs, other.handlers ,,third")
     env.setenv("JOBQ_QUEUES", "default,emails")
-    settings = load(WorkerSettings)
+    settings = load(WorkerServiceSettings)
     assert settings.handler_module_list == ["myapp.jobs", "other.handlers", "third"]
     assert settings.queue_list == ["default", "emails"]
 
@@ -147,7 +147,7 @@ def test_worker_lists_split_on_commas(env: pytest.MonkeyPatch) -> None:
 def test_empty_worker_lists_are_empty(env: pytest.MonkeyPatch, value: str) -> None:
     env.setenv("JOBQ_QUEUES", value)
     env.setenv("JOBQ_HANDLER_MODULES", value)
-    settings = load(WorkerSettings)
+    settings = load(WorkerServiceSettings)
     assert settings.queue_list == []
     assert settings.handler_module_list == []
 
@@ -155,7 +155,7 @@ def test_empty_worker_lists_are_empty(env: pytest.MonkeyPatch, value: str) -> No
 @pytest.mark.parametrize("url", ["smtp://user:pw@mail:587", "smtps://mail:465"])
 def test_smtp_urls_are_accepted(env: pytest.MonkeyPatch, url: str) -> None:
     env.setenv("JOBQ_SMTP_URL", url)
-    settings = load(WorkerSettings)
+    settings = load(WorkerServiceSettings)
     assert settings.smtp_url is not None
     assert settings.smtp_url.get_secret_value() == url
 
@@ -163,7 +163,7 @@ def test_smtp_urls_are_accepted(env: pytest.MonkeyPatch, url: str) -> None:
 @pytest.mark.parametrize("url", [f"http://user:{PASSWORD}@mail:587", f"mail.example:{PASSWORD}", "imap://mail"])
 def test_a_bad_smtp_url_scheme_is_rejected_by_name(env: pytest.MonkeyPatch, url: str) -> None:
     env.setenv("JOBQ_SMTP_URL", url)
-    message = config_error(WorkerSettings)
+    message = config_error(WorkerServiceSettings)
     assert message.startswith("JOBQ_SMTP_URL ")
     assert "smtp://" in message
     assert PASSWORD not in message
@@ -171,7 +171,7 @@ def test_a_bad_smtp_url_scheme_is_rejected_by_name(env: pytest.MonkeyPatch, url:
 
 def test_worker_bounds_are_named(env: pytest.MonkeyPatch) -> None:
     env.setenv("JOBQ_CONCURRENCY", "0")
-    assert config_error(WorkerSettings).startswith("JOBQ_CONCURRENCY ")
+    assert config_error(WorkerServiceSettings).startswith("JOBQ_CONCURRENCY ")
 
 
 # --- the processes ---------------------------------------------------------------------

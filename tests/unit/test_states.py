@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobq_core.db import Q
-from jobq_core.states import (
+from jobq_core.model.states import (
     CANCELLABLE,
     FINISHED,
     RETRYABLE_BY_HAND,
@@ -21,6 +20,7 @@ from jobq_core.states import (
     can_transition,
     initial_status,
 )
+from jobq_core.pg.db import Q
 
 S = JobStatus
 
@@ -111,7 +111,7 @@ def test_every_status_is_reachable_from_a_new_job() -> None:
 
 
 def test_the_schema_check_constraint_lists_exactly_the_statuses() -> None:
-    schema = resources.files("jobq_core").joinpath("schema.sql").read_text(encoding="utf-8")
+    schema = resources.files("jobq_core.pg").joinpath("schema.sql").read_text(encoding="utf-8")
     match = re.search(r"status\s+text NOT NULL\s+CHECK \(status IN \(([^)]*)\)\)", schema)
     assert match, "jobq_jobs.status CHECK constraint not found"
     assert set(re.findall(r"'(\w+)'", match[1])) == {str(s) for s in JobStatus}

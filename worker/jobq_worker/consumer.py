@@ -6,7 +6,10 @@ worker: ARQ makes several round trips per job (a WATCH/MULTI per job to lease it
 pipeline to read it, another to finish it) and polls an idle queue. Here one Lua call
 acknowledges every delivery finished since the last call and leases as many new
 messages as there are free slots; an idle consumer sleeps until an enqueue publishes
-on the queue's channel (see ``jobq_core.queue``), with a slow poll as a safety net.
+on the queue's channel (see ``jobq_core.dispatch.channel``), with a slow poll as a safety net.
+
+The consumers of one worker share its :class:`Slots`: ``JOBQ_CONCURRENCY`` bounds the
+jobs the process runs at once, whatever queue they come from.
 """
 
 from __future__ import annotations
@@ -16,35 +19,76 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from jobq_core.errors import RedisUnavailable, SerializationError
-from jobq_core.queue import Delivery, Message, QueueClient
+from jobq_core.dispatch.channel import DispatchChannel
+from jobq_core.dispatch.wire import Delivery, Message
+from jobq_core.errors import JobqError, RedisUnavailable, SerializationError
 
 log = logging.getLogger("jobq.worker")
 
 
-class Deferred(Exception):
-    """Raised by a delivery's handler to have it delivered again after `delay_s`."""
+class RedeliverLater(JobqError):
+    """The delivery could not be claimed now (PostgreSQL is away): deliver it again after a while."""
 
     def __init__(self, delay_s: float) -> None:
-        super().__init__(f"deferred for {delay_s}s")
+        super().__init__(f"in {delay_s}s")
         self.delay_s = delay_s
 
 
+class Slots:
+    """The jobs a worker process may run at once, shared by its queues' consumers.
+
+    A consumer reserves slots before it asks Redis for messages and gives back what it
+    did not get. A slot that frees up wakes first the consumers that found none free,
+    so a busy queue does not keep every slot from a queue that waited.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0  # running deliveries plus reservations
+        self._starved: list[QueueConsumer] = []
+
+    def reserve(self, consumer: QueueConsumer) -> int:
+        """Reserve every free slot for `consumer`; 0 when none is free (it is then woken first)."""
+        free = self.capacity - self.used
+        if free <= 0:
+            if consumer not in self._starved:
+                self._starved.append(consumer)
+            return 0
+        self.used += free
+        return free
+
+    def give_back(self, count: int) -> None:
+        """Return `count` reserved slots that found no message."""
+        self.used -= count
+        if count:
+            self._wake_starved()
+
+    def finished(self) -> None:
+        """One running delivery ended: its slot is free."""
+        self.used -= 1
+        self._wake_starved()
+
+    def _wake_starved(self) -> None:
+        starved, self._starved = self._starved, []
+        for consumer in starved:
+            consumer.wake()
+
+
 class QueueConsumer:
-    """Runs up to `capacity` deliveries of one queue at once."""
+    """Runs deliveries of one queue, as many as the worker's shared slots allow."""
 
     def __init__(
         self,
         queue: str,
-        client: QueueClient,
+        channel: DispatchChannel,
         handle: Callable[[Message], Awaitable[None]],
         *,
-        capacity: int,
-        lease_s: float,
+        slots: Slots,
+        default_lease_s: float,
         poll_s: float,
     ) -> None:
-        self.queue, self.client, self.handle = queue, client, handle
-        self.capacity, self.lease_ms, self.poll_s = capacity, int(lease_s * 1000), poll_s
+        self.queue, self.channel, self.handle = queue, channel, handle
+        self.slots, self.default_lease_ms, self.poll_s = slots, int(default_lease_s * 1000), poll_s
         self.tasks: set[asyncio.Task[None]] = set()
         self.taking = True  # False while the queue is paused here or the worker drains
         self._acks: list[str] = []
@@ -58,8 +102,13 @@ class QueueConsumer:
         """Take and run deliveries until cancelled; Redis outages propagate."""
         while True:
             self._changed.clear()
-            free = self.capacity - len(self.tasks) if self.taking else 0
-            taken = await self._take(free)
+            free = self.slots.reserve(self) if self.taking else 0
+            try:
+                taken = await self._take(free)
+            except BaseException:
+                self.slots.give_back(free)
+                raise
+            self.slots.give_back(free - len(taken))
             for delivery in taken:
                 task = asyncio.create_task(self._run(delivery))
                 self.tasks.add(task)
@@ -78,7 +127,7 @@ class QueueConsumer:
             return []
         acks, self._acks = self._acks, []
         try:
-            return await self.client.take(self.queue, want, self.lease_ms, acks)
+            return await self.channel.take(self.queue, want, self.default_lease_ms, acks)
         except BaseException:
             self._acks[:0] = acks  # sent with the next call
             raise
@@ -87,9 +136,9 @@ class QueueConsumer:
         acknowledge = True
         try:
             await self.handle(delivery.message())
-        except Deferred as deferred:
+        except RedeliverLater as later:
             acknowledge = False
-            await self._release(delivery, deferred.delay_s)
+            await self._release(delivery, later.delay_s)
         except asyncio.CancelledError:
             # The worker is stopping: the runner handed the job back; let another worker
             # take the message at once instead of after the lease.
@@ -106,10 +155,11 @@ class QueueConsumer:
                 self.tasks.discard(current)
             if acknowledge:
                 self._acks.append(delivery.arq_id)
+            self.slots.finished()  # wakes a starved queue's consumer before this one
             self._changed.set()
 
     async def _release(self, delivery: Delivery, delay_s: float) -> None:
         try:
-            await self.client.release(self.queue, [delivery.arq_id], delay_s)
+            await self.channel.release(self.queue, [delivery.arq_id], delay_s)
         except RedisUnavailable:
             log.warning("Redis unavailable: %s is taken again when its lease ends", delivery.arq_id)

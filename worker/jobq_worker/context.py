@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from jobq_core import store
+from jobq_core.pg import store
 
 if TYPE_CHECKING:
     import httpx
 
-    from .settings import WorkerSettings
+    from .settings import WorkerServiceSettings
 
 
 @dataclass
@@ -27,7 +27,7 @@ class JobContext:
     attempt: int
     max_attempts: int
     idempotency_key: str | None
-    settings: WorkerSettings
+    settings: WorkerServiceSettings
     http: httpx.AsyncClient
     _pool: asyncpg.Pool = field(repr=False)
     log: logging.LoggerAdapter[logging.Logger] = field(init=False, repr=False)

@@ -18,15 +18,14 @@ import uuid
 
 import asyncpg
 
-from jobq_core import schedules
-from jobq_core.db import Q, unavailable_as_error
-from jobq_core.errors import RedisUnavailable
-from jobq_core.names import EPOCH_KEY, arq_job_id
-from jobq_core.queue import REDIS_ERRORS, QueueClient
-from jobq_core.submit import dispatch_of, dispatch_waiting
+from jobq_core.dispatch.channel import DispatchChannel
+from jobq_core.flows import schedules
+from jobq_core.flows.submit import dispatch_of, dispatch_waiting
+from jobq_core.names import arq_job_id
+from jobq_core.pg.db import Q, unavailable_as_error
 
 from . import metrics
-from .settings import WorkerSettings
+from .settings import WorkerServiceSettings
 
 log = logging.getLogger("jobq.leader")
 
@@ -42,8 +41,8 @@ WORKER_LOST = {
 class Duties:
     """The duty steps, over the worker's pool and Redis client."""
 
-    def __init__(self, pool: asyncpg.Pool, queue: QueueClient, settings: WorkerSettings) -> None:
-        self.pool, self.queue, self.settings = pool, queue, settings
+    def __init__(self, pool: asyncpg.Pool, channel: DispatchChannel, settings: WorkerServiceSettings) -> None:
+        self.pool, self.channel, self.settings = pool, channel, settings
 
     async def promote(self) -> int:
         """Queue and dispatch scheduled jobs that are due; return how many."""
@@ -52,17 +51,14 @@ class Duties:
             async with unavailable_as_error():
                 due = await self.pool.fetch(Q["promote_due_jobs"], PAGE)
             if due:
-                await dispatch_waiting(self.pool, self.queue, due)
+                await dispatch_waiting(self.pool, self.channel, due)
             total += len(due)
             if len(due) < PAGE:
                 return total
 
     async def redis_was_emptied(self) -> bool:
         """Whether Redis lost its data since the last check (its epoch key is gone)."""
-        try:
-            return bool(await self.queue.redis.set(EPOCH_KEY, secrets.token_hex(8), nx=True))
-        except REDIS_ERRORS as exc:
-            raise RedisUnavailable(type(exc).__name__) from exc
+        return await self.channel.was_emptied(secrets.token_hex(8))
 
     async def relay(self) -> int:
         """Send every queued job to Redis again; return how many Redis did not have."""
@@ -74,8 +70,8 @@ class Duties:
             if not page:
                 break
             dispatches = [dispatch_of(job) for job in page]
-            held = await self.queue.held([arq_job_id(d.job_id, d.attempt) for d in dispatches])
-            sent += await self.queue.enqueue([d for d, h in zip(dispatches, held, strict=True) if not h])
+            held = await self.channel.held([arq_job_id(d.job_id, d.attempt) for d in dispatches])
+            sent += await self.channel.enqueue([d for d, h in zip(dispatches, held, strict=True) if not h])
             after = page[-1]["id"]
         if sent:
             log.info("dispatch relay sent %d job(s) Redis did not have", sent)
@@ -95,12 +91,12 @@ class Duties:
         if moved:
             log.warning("rescued %d job(s) from gone workers", len(moved))
             metrics.attempts_lost(moved)
-            await dispatch_waiting(self.pool, self.queue, moved)
+            await dispatch_waiting(self.pool, self.channel, moved)
         return len(moved)
 
     async def fire_schedules(self) -> int:
         """Turn due schedule slots into jobs; return jobs made."""
-        return await schedules.fire_due(self.pool, self.queue)
+        return await schedules.fire_due(self.pool, self.channel)
 
     async def prune(self) -> int:
         """Delete finished jobs past retention, a batch at a time; return how many."""

@@ -17,12 +17,12 @@ from typing import Any
 
 import asyncpg
 
-from jobq_core.db import CONNECTION_ERRORS, Q
 from jobq_core.errors import UnavailableError
 from jobq_core.names import LEADER_LOCK_KEY, NEW_JOBS_CHANNEL
+from jobq_core.pg.db import CONNECTION_ERRORS, Q
 
 from .duties import Duties
-from .settings import WorkerSettings
+from .settings import WorkerServiceSettings
 
 log = logging.getLogger("jobq.leader")
 
@@ -54,7 +54,7 @@ async def _close(conn: asyncpg.Connection | None) -> None:
 class Leadership:
     """Campaigns for the leader lock and runs the duties while holding it."""
 
-    def __init__(self, settings: WorkerSettings, worker_id: str, pool: asyncpg.Pool, duties: Duties) -> None:
+    def __init__(self, settings: WorkerServiceSettings, worker_id: str, pool: asyncpg.Pool, duties: Duties) -> None:
         self.settings, self.worker_id, self.pool, self.duties = settings, worker_id, pool, duties
         self.is_leader = False
 

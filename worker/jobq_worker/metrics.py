@@ -1,7 +1,7 @@
 """The worker's metrics: each attempt's start and outcome, the heartbeat, the leader's
 snapshot of the queues, and the `/metrics` + `/healthz` endpoint.
 
-The metrics themselves are declared in :mod:`jobq_core.metrics`; this module only
+The metrics themselves are declared in :mod:`jobq_core.telemetry.metrics`; this module only
 records into them. Labels are the job's type and queue, never its id.
 """
 
@@ -16,14 +16,14 @@ from typing import Any
 
 import asyncpg
 
-from jobq_core import metrics as m
-from jobq_core.db import Q, unavailable_as_error
 from jobq_core.errors import UnavailableError
-from jobq_core.metrics_http import MetricsServer
+from jobq_core.model.states import JobStatus
+from jobq_core.pg.db import Q, unavailable_as_error
 from jobq_core.settings import env_name
-from jobq_core.states import JobStatus
+from jobq_core.telemetry import metrics as m
+from jobq_core.telemetry.http import MetricsServer
 
-from .settings import WorkerSettings
+from .settings import WorkerServiceSettings
 
 log = logging.getLogger("jobq.worker")
 
@@ -108,7 +108,7 @@ def _refresh() -> None:
 
 
 async def start_endpoint(
-    settings: WorkerSettings, queues: int, details: Callable[[], dict[str, object]]
+    settings: WorkerServiceSettings, queues: int, details: Callable[[], dict[str, object]]
 ) -> MetricsServer | None:
     """Serve `/metrics` and `/healthz` on the configured port; None when the port is 0."""
     heartbeat_ok()  # registration is the first heartbeat
@@ -127,7 +127,7 @@ async def start_endpoint(
 
 
 async def publish_leader_snapshot(
-    pool: asyncpg.Pool, is_leader: Callable[[], bool], stop: asyncio.Event, settings: WorkerSettings
+    pool: asyncpg.Pool, is_leader: Callable[[], bool], stop: asyncio.Event, settings: WorkerServiceSettings
 ) -> None:
     """While this process leads, publish the queue gauges every few seconds; else none."""
     while not stop.is_set():

@@ -1,15 +1,21 @@
-"""The handler registry: `@handler("email.send", payload=Model, ...)`."""
+"""Handler registries: `handlers = Registry()`, then `@handlers.handler("email.send", payload=Model)`.
+
+A registry is a plain value, like a procrastinate blueprint: the built-in handlers
+declare theirs, a user module declares its own, and the worker's composition root
+(:func:`compose`) includes each into the one registry the worker runs. Importing a
+module registers nothing anywhere else.
+"""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from jobq_core.jobtypes import JobType
+from jobq_core.model.jobtype import JobType
 from jobq_core.names import DEFAULT_QUEUE
 
 from .errors import PermanentFailure
@@ -78,6 +84,13 @@ class Registry:
 
         return register
 
+    def include(self, other: Registry) -> None:
+        """Add every handler of `other`; a job type both have is an error."""
+        for spec in other._specs.values():
+            if spec.name in self._specs:
+                raise ValueError(f"job type {spec.name!r} has two handlers")
+            self._specs[spec.name] = spec
+
     def get(self, name: str) -> HandlerSpec | None:
         """The handler of `name`, if this worker has one."""
         return self._specs.get(name)
@@ -91,15 +104,30 @@ class Registry:
         return sorted({s.queue for s in self._specs.values()})
 
 
-registry = Registry()
-handler = registry.handler
+# Where a user module's registry is found when JOBQ_HANDLER_MODULES names only the module.
+DEFAULT_ATTRIBUTE = "handlers"
 
 
-def load_modules(modules: list[str]) -> None:
-    """Import the built-in handlers and each module in `modules`, registering their handlers."""
-    importlib.import_module("jobq_worker.handlers")
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise ImportError(f"JOBQ_HANDLER_MODULES: cannot import {module!r}: {exc}") from exc
+def load_registry(reference: str) -> Registry:
+    """The registry named by `reference`: ``package.module`` (its ``handlers``) or ``package.module:name``."""
+    module_name, _, attribute = reference.partition(":")
+    attribute = attribute or DEFAULT_ATTRIBUTE
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(f"JOBQ_HANDLER_MODULES: cannot import {module_name!r}: {exc}") from exc
+    found = getattr(module, attribute, None)
+    if not isinstance(found, Registry):
+        raise ImportError(
+            f"JOBQ_HANDLER_MODULES: {module_name!r} has no Registry named {attribute!r} "
+            f"(declare `{attribute} = Registry()` there and decorate handlers with `@{attribute}.handler(...)`)"
+        )
+    return found
+
+
+def compose(parts: Iterable[Registry], references: Iterable[str] = ()) -> Registry:
+    """One registry with every handler of `parts` and of the user registries `references` name."""
+    composed = Registry()
+    for part in [*parts, *(load_registry(r) for r in references)]:
+        composed.include(part)
+    return composed

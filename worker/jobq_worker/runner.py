@@ -20,20 +20,22 @@ import httpx
 import orjson
 from pydantic import BaseModel
 
-from jobq_core import db, logs, store, tracing
 from jobq_core.batching import GroupWriter
-from jobq_core.db import Q
+from jobq_core.dispatch.channel import DispatchChannel
+from jobq_core.dispatch.wire import Dispatch, Message
 from jobq_core.errors import DatabaseUnavailable, RedisUnavailable
-from jobq_core.queue import Dispatch, Message, QueueClient
-from jobq_core.retry import Backoff
-from jobq_core.states import JobStatus, after_failure
+from jobq_core.model.backoff import Backoff, Reconnect
+from jobq_core.model.states import JobStatus, after_failure
+from jobq_core.pg import db, store
+from jobq_core.pg.db import Q
+from jobq_core.telemetry import logs, tracing
 
 from . import metrics
-from .consumer import Deferred
+from .consumer import RedeliverLater
 from .context import JobContext
 from .errors import PermanentFailure, RetryLater
 from .registry import Registry
-from .settings import WorkerSettings
+from .settings import WorkerServiceSettings
 
 log = logging.getLogger("jobq.worker")
 
@@ -67,17 +69,17 @@ def result_document(result: Any, max_bytes: int) -> Any:
 
 async def _until_recorded(what: str, write: Any) -> Any:
     """Retry a write that records an outcome while PostgreSQL is unavailable."""
-    delay, waited = 0.2, 0.0
+    waits, waited = Reconnect(), 0.0
     while True:
         try:
             return await write()
         except DatabaseUnavailable:
             if waited >= RECORD_DEADLINE_S:
                 raise
-            log.warning("PostgreSQL unavailable while recording %s; retrying in %.1fs", what, delay)
-            await asyncio.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 5.0)
+            wait = waits.next()
+            log.warning("PostgreSQL unavailable while recording %s; retrying in %.1fs", what, wait)
+            await asyncio.sleep(wait)
+            waited += wait
 
 
 class JobRunner:
@@ -86,13 +88,13 @@ class JobRunner:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        queue: QueueClient,
+        channel: DispatchChannel,
         registry: Registry,
         worker_id: str,
-        settings: WorkerSettings,
+        settings: WorkerServiceSettings,
         http: httpx.AsyncClient,
     ) -> None:
-        self.pool, self.queue, self.registry = pool, queue, registry
+        self.pool, self.channel, self.registry = pool, channel, registry
         self.worker_id, self.settings, self.http = worker_id, settings, http
         self.backoff = Backoff(base_s=settings.retry_base_s, max_s=settings.retry_max_s)
         # The handler task of each running attempt, by (job id, attempt): a cancel
@@ -132,7 +134,7 @@ class JobRunner:
         except DatabaseUnavailable:
             # Keep the message: it is delivered again after the delay.
             log.warning("PostgreSQL unavailable: delivery of %s attempt %d deferred", job_id, message.attempt)
-            raise Deferred(CLAIM_RETRY_S) from None
+            raise RedeliverLater(CLAIM_RETRY_S) from None
         if job is None:
             log.debug("dropped delivery of %s attempt %d: nothing to claim", job_id, message.attempt)
             return
@@ -214,10 +216,10 @@ class JobRunner:
         if run_at is None or outcome.status != JobStatus.QUEUED:
             return
         next_dispatch = Dispatch(
-            str(job["id"]), attempt + 1, job["queue"], run_at, job["trace_context"], job["priority"]
+            str(job["id"]), attempt + 1, job["queue"], run_at, job["trace_context"], job["priority"], job["timeout_s"]
         )
         try:
-            await self.queue.enqueue([next_dispatch])
+            await self.channel.enqueue([next_dispatch])
         except RedisUnavailable:
             log.warning("Redis unavailable: retry of %s waits for the dispatch relay", job["id"])
 

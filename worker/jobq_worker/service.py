@@ -21,29 +21,28 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
-from jobq_core import __version__, jobtypes, store
-from jobq_core.db import Q, create_pool, unavailable_as_error
+from jobq_core import __version__
+from jobq_core.dispatch.channel import REDIS_ERRORS, DispatchChannel
+from jobq_core.dispatch.wire import LEASE_MARGIN_S
 from jobq_core.errors import UnavailableError
+from jobq_core.flows.submit import dispatch_waiting
+from jobq_core.model.backoff import Reconnect
 from jobq_core.names import CONTROL_CHANNEL, redis_queue_key
-from jobq_core.queue import REDIS_ERRORS, QueueClient
-from jobq_core.submit import dispatch_waiting
+from jobq_core.pg import jobtypes, store
+from jobq_core.pg.db import Q, create_pool, unavailable_as_error
 
 from . import metrics
-from .consumer import QueueConsumer
+from .consumer import QueueConsumer, Slots
 from .duties import Duties
 from .leader import Leadership
 from .registry import Registry
 from .runner import JobRunner
-from .settings import WorkerSettings
+from .settings import WorkerServiceSettings
 
 log = logging.getLogger("jobq.worker")
 
-MAX_BACKOFF_S = 5.0
 # A claim older than this that runs nowhere in this process was lost on the way back.
 LOST_CLAIM_AFTER_S = 5.0
-# A taken message's lease outlives the longest handler timeout by this much; only a
-# worker that died leaves a lease to run out (its job is rescued meanwhile).
-LEASE_MARGIN_S = 60.0
 # Connections opened and prepared at start: the pool reuses the most recent connection
 # first, so this covers what a busy worker uses at once (a claim group, a success group,
 # the heartbeat or a leader duty) without holding connections it would not use.
@@ -62,9 +61,9 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
 
 
 class WorkerService:
-    """One worker process: a consumer per queue, sharing one Redis and one PostgreSQL pool."""
+    """One worker process: a consumer per queue, sharing its slots, one Redis and one PostgreSQL pool."""
 
-    def __init__(self, settings: WorkerSettings, registry: Registry) -> None:
+    def __init__(self, settings: WorkerServiceSettings, registry: Registry) -> None:
         self.settings = settings
         self.registry = registry
         self.worker_id = new_worker_id()
@@ -102,45 +101,55 @@ class WorkerService:
             )
 
     async def _until_registered(self, pool: asyncpg.Pool) -> bool:
-        delay = 0.2
+        waits = Reconnect()
         while not self._stop.is_set():
             try:
                 await self._register(pool)
                 return True
             except UnavailableError as exc:
-                log.warning("cannot register (%s); retrying in %.1fs", exc.message, delay)
-                await _pause(self._stop, delay)
-                delay = min(delay * 2, MAX_BACKOFF_S)
+                wait = waits.next()
+                log.warning("cannot register (%s); retrying in %.1fs", exc.message, wait)
+                await _pause(self._stop, wait)
         return False
 
-    def _consumer(self, queue: str, runner: JobRunner, client: QueueClient) -> QueueConsumer:
+    def _consumers_of(self, runner: JobRunner, channel: DispatchChannel) -> dict[str, QueueConsumer]:
+        """One consumer per queue, sharing the process's `JOBQ_CONCURRENCY` slots.
+
+        Each message's lease follows its own job's timeout; the longest handler timeout
+        is only the lease of a message that carries none (one not written by jobq).
+        """
+        slots = Slots(self.settings.concurrency)
         longest = max((s.timeout_s for s in self.registry.all()), default=300.0)
-        return QueueConsumer(
-            queue,
-            client,
-            runner.handle_delivery,
-            capacity=self.settings.concurrency,
-            lease_s=longest + LEASE_MARGIN_S,
-            poll_s=self.settings.poll_delay_s,
-        )
+        return {
+            queue: QueueConsumer(
+                queue,
+                channel,
+                runner.handle_delivery,
+                slots=slots,
+                default_lease_s=longest + LEASE_MARGIN_S,
+                poll_s=self.settings.poll_delay_s,
+            )
+            for queue in self.queues
+        }
 
     # -- loops ----------------------------------------------------------------------
 
     async def _supervised(self, name: str, loop: Callable[[], Awaitable[Any]]) -> None:
         """Run `loop` until stop, restarting it with back-off when it fails."""
-        delay = 0.2
+        waits = Reconnect()
         while not self._stop.is_set():
             try:
                 await loop()
-                delay = 0.2
+                waits.reset()
             except asyncio.CancelledError:
                 raise
             except _OUTAGES as exc:
-                log.warning("%s: %s; retrying in %.1fs", name, type(exc).__name__, delay)
+                log.warning("%s: %s; retrying in %.1fs", name, type(exc).__name__, wait := waits.next())
             except Exception:
-                log.exception("%s failed; retrying in %.1fs", name, delay)
-            await _pause(self._stop, delay)
-            delay = min(delay * 2, MAX_BACKOFF_S)
+                log.exception("%s failed; retrying in %.1fs", name, wait := waits.next())
+            else:
+                wait = waits.next()
+            await _pause(self._stop, wait)
 
     async def _heartbeat(self, pool: asyncpg.Pool) -> None:
         """Heartbeat, and pick up what the control channel may have missed: pauses, cancels."""
@@ -175,7 +184,7 @@ class WorkerService:
                 released = await store.hand_back(pool, row["id"], row["attempts"])
                 if released is not None:
                     log.warning("handing back job %s: its claim was made but never run here", row["id"])
-                    await dispatch_waiting(pool, self.runner.queue, [released])
+                    await dispatch_waiting(pool, self.runner.channel, [released])
 
     async def _refresh_paused(self, pool: asyncpg.Pool) -> None:
         async with unavailable_as_error():
@@ -246,7 +255,7 @@ class WorkerService:
         """Serve until :meth:`request_stop`."""
         pool = await create_pool(self.settings.database_url.get_secret_value(), size=self.settings.database_pool_size)
         redis = aioredis.Redis.from_url(self.settings.redis_url.get_secret_value(), socket_connect_timeout=2)
-        queue_client = QueueClient(redis)
+        channel = DispatchChannel(redis)
         http = httpx.AsyncClient(timeout=self.settings.webhook_timeout_s, follow_redirects=False)
         tasks: list[asyncio.Task[Any]] = []
         endpoint = None
@@ -254,15 +263,15 @@ class WorkerService:
             endpoint = await metrics.start_endpoint(self.settings, len(self.queues), self._health)
             if not await self._until_registered(pool):
                 return
-            self.runner = JobRunner(pool, queue_client, self.registry, self.worker_id, self.settings, http)
+            self.runner = JobRunner(pool, channel, self.registry, self.worker_id, self.settings, http)
             await self.runner.warm_up(min(WARM_CONNECTIONS, self.settings.database_pool_size))
-            self._consumers = {q: self._consumer(q, self.runner, queue_client) for q in self.queues}
+            self._consumers = self._consumers_of(self.runner, channel)
             log.info("worker %s serving queues %s", self.worker_id, ", ".join(self.queues))
             tasks = [asyncio.create_task(self._supervised(f"queue {q}", c.run)) for q, c in self._consumers.items()]
             tasks.append(asyncio.create_task(self._heartbeat(pool)))
             tasks.append(asyncio.create_task(self._supervised("control channel", lambda: self._control(redis, pool))))
             if self.settings.leader_duties:
-                leadership = Leadership(self.settings, self.worker_id, pool, Duties(pool, queue_client, self.settings))
+                leadership = Leadership(self.settings, self.worker_id, pool, Duties(pool, channel, self.settings))
                 tasks.append(asyncio.create_task(leadership.run(self._stop)))
                 tasks.append(
                     asyncio.create_task(
@@ -288,7 +297,7 @@ class WorkerService:
                 pool.terminate()
 
 
-async def serve(settings: WorkerSettings, registry: Registry) -> None:
+async def serve(settings: WorkerServiceSettings, registry: Registry) -> None:
     """Run a worker until SIGTERM or SIGINT."""
     service = WorkerService(settings, registry)
     loop = asyncio.get_running_loop()

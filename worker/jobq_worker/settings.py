@@ -7,16 +7,23 @@ from pydantic import Field, SecretStr, field_validator
 from jobq_core.settings import CoreSettings
 
 
-class WorkerSettings(CoreSettings):
-    """Settings of a worker process."""
+class WorkerServiceSettings(CoreSettings):
+    """Settings of a worker process (not ARQ's `WorkerSettings`: that is a user's handler class)."""
 
     handler_modules: str = Field(
-        default="", description="Comma-separated Python modules to import for their `@handler`s."
+        default="",
+        description="Comma-separated handler registries to include: `pkg.module` (its `handlers`) or `pkg.mod:name`.",
+    )
+    demo_handlers: bool = Field(
+        default=False,
+        description="Register the demo handlers `jobq.noop`, `jobq.sleep`, `jobq.fail` (on in `make run`, tests).",
     )
     queues: str = Field(
         default="", description="Comma-separated queues to serve; empty serves every queue a handler names."
     )
-    concurrency: int = Field(default=10, ge=1, le=1000, description="Jobs run at once, per queue.")
+    concurrency: int = Field(
+        default=10, ge=1, le=1000, description="Jobs this worker process runs at once, across all its queues."
+    )
     poll_delay_s: float = Field(
         default=1.0,
         gt=0,

@@ -12,14 +12,14 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 
-from jobq_core import store
-from jobq_core.apikeys import Scope
+from jobq_core.dispatch.channel import DispatchChannel
 from jobq_core.errors import RedisUnavailable, UnknownJobType
-from jobq_core.jobtypes import JobType
+from jobq_core.flows.submit import SingleSubmits, Submitted, build, dispatch_waiting, submit
+from jobq_core.model.jobtype import JobType
+from jobq_core.model.states import CANCELLABLE, RETRYABLE_BY_HAND, JobStatus
 from jobq_core.names import IDEMPOTENCY_HEADER
-from jobq_core.queue import QueueClient
-from jobq_core.states import CANCELLABLE, RETRYABLE_BY_HAND, JobStatus
-from jobq_core.submit import SingleSubmits, Submitted, build, dispatch_waiting, submit
+from jobq_core.pg import store
+from jobq_core.pg.apikeys import Scope
 
 from .. import views
 from ..auth import require
@@ -57,17 +57,17 @@ def _new_job(settings: ApiSettings, item: JobIn, job_type: JobType, field_prefix
 
 async def _submit(request: Request, new_jobs: list[store.NewJob]) -> Submitted:
     state = request.app.state
-    queue: QueueClient = state.queue
+    channel: DispatchChannel = state.channel
     if state.redis_down:
         # Refuse new work while Redis is known to be down, rather than pile up jobs
         # only the relay can send; one ping tells whether it is back.
-        await queue.ping()
+        await channel.ping()
         state.redis_down = False
     if len(new_jobs) == 1:
         single_submits: SingleSubmits = state.single_submits
         result = await single_submits.submit(new_jobs[0])  # grouped with concurrent ones
     else:
-        result = await submit(state.pool, queue, new_jobs)
+        result = await submit(state.pool, channel, new_jobs)
     count_submitted(result)
     if not result.dispatched:
         state.redis_down = True
@@ -201,7 +201,7 @@ async def cancel_job(request: Request, job_id: uuid.UUID, _: list[str] = write) 
     running = await store.request_cancel(pool, job_id)
     if running is not None:
         with contextlib.suppress(RedisUnavailable):  # the worker also polls for it
-            await request.app.state.queue.publish_control(
+            await request.app.state.channel.publish_control(
                 {"kind": "cancel", "job_id": str(job_id), "attempt": running["attempts"]}
             )
         return views.JSONResponse(views.job(running), status_code=202)
@@ -215,7 +215,7 @@ async def retry_job(request: Request, job_id: uuid.UUID, _: list[str] = write) -
     job = await store.retry(pool, job_id)
     if job is None:
         raise await _refusal(pool, job_id, "retried", f"only {', '.join(sorted(RETRYABLE_BY_HAND))} jobs can")
-    if not await dispatch_waiting(pool, request.app.state.queue, [job]):
+    if not await dispatch_waiting(pool, request.app.state.channel, [job]):
         request.app.state.redis_down = True  # the row stays queued; the woken relay sends it
     return views.JSONResponse(views.job(job))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from jobq_core.apikeys import Scope
-from jobq_core.db import Q, unavailable_as_error
 from jobq_core.errors import UnavailableError
+from jobq_core.pg.apikeys import Scope
+from jobq_core.pg.db import Q, unavailable_as_error
 
 from .. import views
 from ..auth import require
@@ -49,7 +49,7 @@ async def readyz(request: Request) -> Response:
     except UnavailableError as exc:
         checks["postgres"] = exc.message
     try:
-        await request.app.state.queue.ping()
+        await request.app.state.channel.ping()
         checks["redis"] = "ok"
         request.app.state.redis_down = False
     except UnavailableError as exc:

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
-from jobq_core.apikeys import Scope
-from jobq_core.db import Q, unavailable_as_error
 from jobq_core.errors import RedisUnavailable
+from jobq_core.pg.apikeys import Scope
+from jobq_core.pg.db import Q, unavailable_as_error
 
 from .. import views
 from ..auth import require
@@ -52,7 +52,7 @@ async def _set_paused(request: Request, name: str, paused: bool) -> Response:
             # the claim; the dispatch relay sends those jobs again.
             await request.app.state.pool.execute(Q["wake_relay"])
     with contextlib.suppress(RedisUnavailable):  # workers also re-read it on heartbeat
-        await request.app.state.queue.publish_control({"kind": "queues"})
+        await request.app.state.channel.publish_control({"kind": "queues"})
     queue = next(q for q in await _stats(request) if q["name"] == name)
     return views.JSONResponse(queue)
 

@@ -9,12 +9,13 @@ import asyncpg
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from jobq_core import cron, schedules
-from jobq_core.apikeys import Scope
-from jobq_core.db import Q, unavailable_as_error
 from jobq_core.errors import UnknownJobType
-from jobq_core.payloads import check
-from jobq_core.schedules import JobTemplate
+from jobq_core.model import cron
+from jobq_core.model.payloads import check
+from jobq_core.pg import schedules
+from jobq_core.pg.apikeys import Scope
+from jobq_core.pg.db import Q, unavailable_as_error
+from jobq_core.pg.schedules import JobTemplate
 
 from .. import views
 from ..auth import require

@@ -1,5 +1,11 @@
-"""Built-in handlers, registered when the worker starts."""
+"""The built-in handlers, each module with its own registry for the worker to include."""
 
-from . import builtin, email, webhook
+from __future__ import annotations
 
-__all__ = ["builtin", "email", "webhook"]
+from ..registry import Registry
+from . import demo, email, webhook
+
+
+def builtin(*, demo_handlers: bool) -> list[Registry]:
+    """The built-in registries: email and webhooks always, the demo handlers when asked for."""
+    return [email.handlers, webhook.handlers, *([demo.handlers] if demo_handlers else [])]

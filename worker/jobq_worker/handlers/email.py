@@ -10,11 +10,13 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from jobq_core import tracing
+from jobq_core.telemetry import tracing
 
 from ..context import JobContext
 from ..errors import PermanentFailure
-from ..registry import handler
+from ..registry import Registry
+
+handlers = Registry()
 
 ADDRESS = r"^[^@\s<>]+@[^@\s<>]+$"
 # In the JSON Schema too, so the API rejects a bad address before the job is stored.
@@ -84,7 +86,7 @@ def smtp_span_attributes(hostname: str, port: int, recipients: int) -> dict[str,
     }
 
 
-@handler("email.send", payload=EmailPayload, timeout_s=120, max_attempts=5)
+@handlers.handler("email.send", payload=EmailPayload, timeout_s=120, max_attempts=5)
 async def send_email(ctx: JobContext, payload: EmailPayload) -> dict[str, Any]:
     """Send an email over SMTP; 5xx answers are permanent, everything else is retried."""
     if ctx.settings.smtp_url is None:

@@ -23,11 +23,13 @@ import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from jobq_core import tracing
+from jobq_core.telemetry import tracing
 
 from ..context import JobContext
 from ..errors import PermanentFailure, RetryLater
-from ..registry import handler
+from ..registry import Registry
+
+handlers = Registry()
 
 SIGNATURE_HEADER = "X-Jobq-Signature"
 RESPONSE_PREVIEW_BYTES = 1024
@@ -108,7 +110,7 @@ def _retry_after(response: httpx.Response) -> float:
     return float(value) if value.isdigit() else 30.0
 
 
-@handler("webhook.post", payload=WebhookPayload, timeout_s=120, max_attempts=8)
+@handlers.handler("webhook.post", payload=WebhookPayload, timeout_s=120, max_attempts=8)
 async def post_webhook(ctx: JobContext, payload: WebhookPayload) -> dict[str, Any]:
     """POST the body to the URL, signed, and classify the answer."""
     parts = urlsplit(payload.url)

@@ -19,7 +19,7 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from . import tracing
+from jobq_core.telemetry import tracing
 
 LogFormat = Literal["auto", "json", "text"]
 FORMATS: tuple[LogFormat, ...] = ("auto", "json", "text")

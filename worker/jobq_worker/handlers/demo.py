@@ -1,4 +1,8 @@
-"""`jobq.noop`, `jobq.sleep`, `jobq.fail`: for demos, tests and benchmarks."""
+"""`jobq.noop`, `jobq.sleep`, `jobq.fail`: for demos, tests and benchmarks.
+
+Off in production (`JOBQ_DEMO_HANDLERS`): with them any `jobs:write` key could fill
+every slot with hour-long sleeps. `make run` and the tests turn them on.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..context import JobContext
 from ..errors import PermanentFailure
-from ..registry import handler
+from ..registry import Registry
+
+handlers = Registry()
 
 
 class NoopPayload(BaseModel):
@@ -18,7 +24,7 @@ class NoopPayload(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-@handler("jobq.noop", payload=NoopPayload, timeout_s=30, max_attempts=3)
+@handlers.handler("jobq.noop", payload=NoopPayload, timeout_s=30, max_attempts=3)
 async def noop(ctx: JobContext, payload: NoopPayload) -> None:
     """Do nothing and succeed."""
 
@@ -31,7 +37,7 @@ class SleepPayload(BaseModel):
     steps: int = Field(default=1, ge=1, le=100, description="Report progress this many times.")
 
 
-@handler("jobq.sleep", payload=SleepPayload, timeout_s=3700, max_attempts=3)
+@handlers.handler("jobq.sleep", payload=SleepPayload, timeout_s=3700, max_attempts=3)
 async def sleep(ctx: JobContext, payload: SleepPayload) -> dict[str, Any]:
     """Sleep, reporting progress along the way."""
     for step in range(payload.steps):
@@ -55,7 +61,7 @@ class DeliberateFailure(Exception):
     """The failure `jobq.fail` raises."""
 
 
-@handler("jobq.fail", payload=FailPayload, timeout_s=30, max_attempts=3)
+@handlers.handler("jobq.fail", payload=FailPayload, timeout_s=30, max_attempts=3)
 async def fail(ctx: JobContext, payload: FailPayload) -> dict[str, Any]:
     """Fail (for testing retries and dead jobs), optionally only the first `times` attempts."""
     if payload.times is not None and ctx.attempt > payload.times:

@@ -9,7 +9,7 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 
-from .errors import InvalidPayload
+from jobq_core.errors import InvalidPayload
 
 
 class PayloadValidator:

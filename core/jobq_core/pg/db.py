@@ -1,6 +1,7 @@
 """PostgreSQL at the edge: the pool, the named queries, and driver errors translated.
 
-SQL lives in ``sql/queries.sql``; :data:`Q` maps each ``-- name:`` to its text.
+SQL lives in ``sql/*.sql``, one file per table; :data:`Q` maps each ``-- name:`` to its
+text, across the files (a name may appear once).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from .errors import DatabaseUnavailable
+from jobq_core.errors import DatabaseUnavailable
 
 # Errors that mean "the database is not there right now", as opposed to a bug.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -44,7 +45,18 @@ def load_queries(text: str) -> dict[str, str]:
     return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
-Q: dict[str, str] = load_queries(resources.files(__package__).joinpath("sql/queries.sql").read_text(encoding="utf-8"))
+def _load_all() -> dict[str, str]:
+    queries: dict[str, str] = {}
+    for path in sorted(resources.files(__package__).joinpath("sql").iterdir(), key=lambda p: p.name):
+        if path.name.endswith(".sql"):
+            for name, body in load_queries(path.read_text(encoding="utf-8")).items():
+                if name in queries:
+                    raise ValueError(f"query {name!r} is named twice ({path.name})")
+                queries[name] = body
+    return queries
+
+
+Q: dict[str, str] = _load_all()
 
 
 def _encode_json(value: Any) -> str:

@@ -1,4 +1,5 @@
-"""Recurring schedules in PostgreSQL: stored, listed, and fired by the leader.
+"""Recurring schedules in PostgreSQL: stored and listed (the leader fires them, see
+``jobq_core.flows.schedules``).
 
 Each slot becomes a job whose idempotency key names the schedule and the slot, so a
 slot makes one job however many times it is fired: after a leader change mid-slot, or
@@ -7,7 +8,6 @@ with two leaders for a moment.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,13 +15,11 @@ from typing import Any
 
 import asyncpg
 
-from . import cron, store, tracing
-from .db import Q, unavailable_as_error
-from .queue import QueueClient
-from .states import JobStatus
-from .submit import dispatch_waiting
+from jobq_core.model import cron
+from jobq_core.model.states import JobStatus
 
-log = logging.getLogger(__name__)
+from . import store
+from .db import Q, unavailable_as_error
 
 
 @dataclass(frozen=True)
@@ -133,41 +131,3 @@ async def update(
             next_run_at,
         )
     return row
-
-
-async def fire_due(pool: asyncpg.Pool, queue: QueueClient) -> int:
-    """Submit the jobs of every due slot and move each schedule on; return jobs made.
-
-    One transaction: the jobs and the schedules' next run times commit together, so a
-    crash between the two cannot fire a slot twice (and the slot keys would stop it
-    anyway).
-    """
-    async with unavailable_as_error(), pool.acquire() as conn, conn.transaction():
-        due = await conn.fetch(Q["due_schedules"])
-        plans = []
-        for schedule in due:
-            try:
-                planned = cron.plan(
-                    schedule["cron"],
-                    schedule["timezone"],
-                    schedule["next_run_at"],
-                    schedule["db_now"],
-                    cron.Missed(schedule["missed"]),
-                )
-            except (ValueError, KeyError) as exc:  # a row written behind the API's back; the rest still fire
-                log.error("schedule %s cannot be planned: %s", schedule["name"], exc)
-                continue
-            plans.append((schedule, planned))
-        new_jobs = [job_for_slot(schedule, slot) for schedule, planned in plans for slot in planned.fire]
-        with tracing.publishing(new_jobs) as new_jobs:  # the fired jobs' traces start here
-            inserted = await store.insert_jobs(conn, new_jobs) if new_jobs else store.Inserted()
-        job_by_key = {job["idempotency_key"]: job["id"] for job in inserted.jobs}
-        for schedule, planned in plans:
-            last = planned.fire[-1] if planned.fire else None
-            last_job = job_by_key.get(slot_key(schedule["id"], last)) if last else None
-            await conn.execute(Q["advance_schedule"], schedule["id"], planned.next_run_at, last, last_job)
-    made = [job for job, created in zip(inserted.jobs, inserted.created, strict=True) if created]
-    if made:
-        log.info("schedules fired %d job(s)", len(made))
-        await dispatch_waiting(pool, queue, made)
-    return len(made)

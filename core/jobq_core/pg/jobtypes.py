@@ -1,44 +1,16 @@
-"""Job types: what workers can run, registered by workers and read by the API."""
+"""Job types in PostgreSQL: registered by workers, read (and cached) by the API."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 
+from jobq_core.errors import UnknownJobType
+from jobq_core.model.jobtype import JobType
+
 from .db import Q, unavailable_as_error
-from .errors import UnknownJobType
-from .payloads import PayloadValidator, compile_schema
-
-
-@dataclass(frozen=True)
-class JobType:
-    """A job type as workers register it."""
-
-    name: str
-    queue: str
-    payload_schema: dict[str, Any]
-    timeout_s: float
-    max_attempts: int
-    description: str = ""
-    validator: PayloadValidator = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "validator", compile_schema(self.payload_schema))
-
-    def as_dict(self) -> dict[str, Any]:
-        """The job type as the API shows it."""
-        return {
-            "name": self.name,
-            "queue": self.queue,
-            "payload_schema": self.payload_schema,
-            "timeout_s": self.timeout_s,
-            "max_attempts": self.max_attempts,
-            "description": self.description,
-        }
 
 
 async def register(db: asyncpg.Pool | asyncpg.Connection, types: list[JobType]) -> None:

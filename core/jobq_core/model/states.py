@@ -8,7 +8,7 @@ cancelled ◀── scheduled | queued | running (cooperative)
 ```
 
 `scheduled` means "waiting for a time": a delayed job, or a failed attempt waiting for
-its back-off. The SQL guards in ``sql/queries.sql`` implement exactly these edges; the
+its back-off. The SQL guards in ``pg/sql/jobs.sql`` implement exactly these edges; the
 unit tests check the two agree.
 """
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import orjson
 
-from . import metrics
-from .errors import ConfigurationError
+from jobq_core.errors import ConfigurationError
+from jobq_core.telemetry import metrics
 
 log = logging.getLogger("jobq.metrics")
 

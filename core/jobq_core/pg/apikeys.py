@@ -9,8 +9,8 @@ import uuid
 
 import asyncpg
 
-from .db import Q, unavailable_as_error
-from .names import API_KEY_PREFIX
+from jobq_core.names import API_KEY_PREFIX
+from jobq_core.pg.db import Q, unavailable_as_error
 
 
 class Scope(enum.StrEnum):

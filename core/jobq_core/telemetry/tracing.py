@@ -35,11 +35,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from . import __version__
-from .errors import ConfigurationError
+from jobq_core import __version__
+from jobq_core.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from .store import NewJob
+    from jobq_core.pg.store import NewJob
 
 log = logging.getLogger(__name__)
 

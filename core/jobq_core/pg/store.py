@@ -1,7 +1,7 @@
 """The job store: every read and state change of jobs in PostgreSQL.
 
 Functions take a pool or connection and return plain records. Each state change is a
-guarded UPDATE from ``sql/queries.sql``: it names the state it leaves, so a change that
+guarded UPDATE from ``sql/jobs.sql``: it names the state it leaves, so a change that
 lost a race changes nothing and returns None.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from .db import Q, unavailable_as_error
-from .states import JobStatus
+from jobq_core.model.states import JobStatus
+from jobq_core.pg.db import Q, unavailable_as_error
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 Executor = asyncpg.Pool | Connection

@@ -1,11 +1,12 @@
-"""Retry back-off: exponential with jitter, as a pure function."""
+"""Back-off: between a failed attempt and its retry (exponential with jitter), and between
+tries to reach a server that is away."""
 
 from __future__ import annotations
 
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,27 @@ class Backoff:
             growth = math.inf
         step = min(self.max_s, self.base_s * growth) if self.base_s else 0.0
         return step / 2 + rand() * step / 2
+
+
+@dataclass
+class Reconnect:
+    """The waits between tries while a server is away: `first_s`, doubling to `max_s`.
+
+    One instance per loop; :meth:`reset` after a success starts again from `first_s`.
+    """
+
+    first_s: float = 0.2
+    max_s: float = 5.0
+    _next_s: float = field(default=0.0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._next_s = self.first_s
+
+    def next(self) -> float:
+        """The wait before the next try."""
+        wait, self._next_s = self._next_s, min(self._next_s * 2, self.max_s)
+        return wait
+
+    def reset(self) -> None:
+        """Start again from `first_s`."""
+        self._next_s = self.first_s

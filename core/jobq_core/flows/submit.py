@@ -17,14 +17,16 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from . import store, tracing
-from .batching import GroupWriter
-from .db import CONNECTION_ERRORS, Q, unavailable_as_error
-from .errors import DatabaseUnavailable, RedisUnavailable
-from .jobtypes import JobType
-from .payloads import check
-from .queue import Dispatch, QueueClient
-from .states import JobStatus, initial_status
+from jobq_core.batching import GroupWriter
+from jobq_core.dispatch.channel import DispatchChannel
+from jobq_core.dispatch.wire import Dispatch
+from jobq_core.errors import DatabaseUnavailable, RedisUnavailable
+from jobq_core.model.jobtype import JobType
+from jobq_core.model.payloads import check
+from jobq_core.model.states import JobStatus, initial_status
+from jobq_core.pg import store
+from jobq_core.pg.db import CONNECTION_ERRORS, Q, unavailable_as_error
+from jobq_core.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ def dispatch_of(job: asyncpg.Record) -> Dispatch:
         run_at=job["run_at"],
         trace_context=job["trace_context"],
         priority=job["priority"],
+        timeout_s=job["timeout_s"],
     )
 
 
@@ -94,7 +97,7 @@ class Submitted:
     dispatched: bool
 
 
-async def dispatch_waiting(pool: asyncpg.Pool, queue: QueueClient, jobs: Sequence[asyncpg.Record]) -> bool:
+async def dispatch_waiting(pool: asyncpg.Pool, channel: DispatchChannel, jobs: Sequence[asyncpg.Record]) -> bool:
     """Send the next attempt of each queued job to Redis; False when Redis is down.
 
     Scheduled jobs are left for the leader, which promotes and sends them when they come
@@ -102,7 +105,7 @@ async def dispatch_waiting(pool: asyncpg.Pool, queue: QueueClient, jobs: Sequenc
     send them as soon as Redis is back.
     """
     try:
-        await queue.enqueue([dispatch_of(job) for job in jobs if job["status"] == JobStatus.QUEUED])
+        await channel.enqueue([dispatch_of(job) for job in jobs if job["status"] == JobStatus.QUEUED])
     except RedisUnavailable:
         log.warning("Redis unavailable: %d committed job(s) wait for the dispatch relay", len(jobs))
         with contextlib.suppress(DatabaseUnavailable, *CONNECTION_ERRORS):
@@ -111,17 +114,19 @@ async def dispatch_waiting(pool: asyncpg.Pool, queue: QueueClient, jobs: Sequenc
     return True
 
 
-async def submit(pool: asyncpg.Pool, queue: QueueClient, new_jobs: Sequence[store.NewJob]) -> Submitted:
+async def submit(pool: asyncpg.Pool, channel: DispatchChannel, new_jobs: Sequence[store.NewJob]) -> Submitted:
     """Insert `new_jobs` in one statement (all or nothing), then dispatch the new ones.
 
     With tracing on, this is the publish span, whose context each job keeps.
     """
     with tracing.publishing(new_jobs) as new_jobs:
-        return await _insert_and_dispatch(pool, queue, new_jobs)
+        return await _insert_and_dispatch(pool, channel, new_jobs)
 
 
-async def _insert_and_dispatch(pool: asyncpg.Pool, queue: QueueClient, new_jobs: Sequence[store.NewJob]) -> Submitted:
-    return await _dispatch_new(pool, queue, await _insert(pool, new_jobs))
+async def _insert_and_dispatch(
+    pool: asyncpg.Pool, channel: DispatchChannel, new_jobs: Sequence[store.NewJob]
+) -> Submitted:
+    return await _dispatch_new(pool, channel, await _insert(pool, new_jobs))
 
 
 async def _insert(pool: asyncpg.Pool, new_jobs: Sequence[store.NewJob]) -> store.Inserted:
@@ -129,9 +134,9 @@ async def _insert(pool: asyncpg.Pool, new_jobs: Sequence[store.NewJob]) -> store
         return await store.insert_jobs(conn, new_jobs)
 
 
-async def _dispatch_new(pool: asyncpg.Pool, queue: QueueClient, inserted: store.Inserted) -> Submitted:
+async def _dispatch_new(pool: asyncpg.Pool, channel: DispatchChannel, inserted: store.Inserted) -> Submitted:
     fresh = [job for job, created in zip(inserted.jobs, inserted.created, strict=True) if created]
-    dispatched = await dispatch_waiting(pool, queue, fresh)
+    dispatched = await dispatch_waiting(pool, channel, fresh)
     return Submitted(inserted.jobs, inserted.created, dispatched)
 
 
@@ -153,8 +158,8 @@ class SingleSubmits:
     group, as it would have reached each alone.
     """
 
-    def __init__(self, pool: asyncpg.Pool, queue: QueueClient) -> None:
-        self._pool, self._queue = pool, queue
+    def __init__(self, pool: asyncpg.Pool, channel: DispatchChannel) -> None:
+        self._pool, self._channel = pool, channel
         self._groups: GroupWriter[uuid.UUID, store.NewJob, Submitted | Exception] = GroupWriter(self._write)
 
     async def submit(self, new_job: store.NewJob) -> Submitted:
@@ -175,7 +180,7 @@ class SingleSubmits:
                 raise
             log.warning("the insert refused a group of %d submits; writing them one by one", len(group))
             return {job.id: await self._write_alone(job) for job in new_jobs}
-        together = await _dispatch_new(self._pool, self._queue, inserted)
+        together = await _dispatch_new(self._pool, self._channel, inserted)
         return {
             job.id: Submitted([row], [created], together.dispatched)
             for job, row, created in zip(new_jobs, together.jobs, together.created, strict=True)
@@ -183,6 +188,6 @@ class SingleSubmits:
 
     async def _write_alone(self, new_job: store.NewJob) -> Submitted | Exception:
         try:
-            return await _insert_and_dispatch(self._pool, self._queue, [new_job])
+            return await _insert_and_dispatch(self._pool, self._channel, [new_job])
         except Exception as exc:  # this job's own failure, handed to its caller alone
             return exc

@@ -1,4 +1,4 @@
-"""What the autoscaler sees of the queues: read from PostgreSQL, checked against Redis.
+"""What the autoscaler sees of the queues, read from PostgreSQL.
 
 PostgreSQL is the source of truth for "ready". A job is ready when its row is
 ``queued`` (or ``scheduled`` with its run time passed and not yet promoted), in a queue
@@ -6,8 +6,8 @@ that is not paused. ARQ's Redis sorted set is the wrong thing to count: ARQ keep
 in the set while it runs (only an ``arq:in-progress:`` key tells it apart), jobq's
 scores are backdated by priority so they give no age, a paused queue's messages sit
 there unclaimable, and after a Redis restart the set is empty until the relay re-sends
-committed rows. Redis is still pinged: with Redis down no worker can receive a job, so
-adding workers would not help, and the scaler says so instead of scaling.
+committed rows. (The scalers still ping Redis: with Redis down no worker can receive a
+job, so adding workers would not help.)
 
 The rates (arrivals: rows created; completions: rows finished) and the mean duration
 of recently finished jobs come from the same query, over a sliding window.
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from .autoscale import Observation
+from jobq_core.model.autoscale import Observation
+
 from .db import Q, unavailable_as_error
-from .queue import QueueClient
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,3 @@ async def worker_load(pool: asyncpg.Pool, alive_within_s: float) -> list[WorkerL
     async with unavailable_as_error():
         rows = await pool.fetch(Q["autoscale_worker_load"], alive_within_s)
     return [WorkerLoad(r["hostname"], r["pid"], int(r["running"])) for r in rows]
-
-
-async def check_dispatch(queue: QueueClient) -> None:
-    """Raise :class:`~jobq_core.errors.RedisUnavailable` unless Redis answers."""
-    await queue.ping()
