@@ -68,13 +68,39 @@ async def test_an_ack_removes_the_message_its_job_key_and_its_lease(redis_client
 async def test_a_lease_that_ends_lets_another_worker_take_the_message(redis_client: aioredis.Redis, queue: str) -> None:
     client = DispatchChannel(redis_client)
     await client.enqueue([dispatch(queue)])
-    taken = await client.take(queue, 1, lease_ms=100)
+    taken = await client.take(queue, 1, LEASE_MS)
     assert await client.take(queue, 1, LEASE_MS) == []
 
+    # The lease ends (as it does when the worker holding it died): another worker takes it.
+    await redis_client.pexpire(names.ARQ_IN_PROGRESS_PREFIX + taken[0].arq_id, 50)
     await asyncio.sleep(0.2)
 
     again = await client.take(queue, 1, LEASE_MS)
     assert [d.arq_id for d in again] == [taken[0].arq_id]
+
+
+async def test_each_lease_lasts_its_own_jobs_timeout_plus_the_margin(redis_client: aioredis.Redis, queue: str) -> None:
+    client = DispatchChannel(redis_client)
+    short = Dispatch(str(uuid.uuid4()), 1, queue, datetime.now(UTC), timeout_s=5)
+    long = Dispatch(str(uuid.uuid4()), 1, queue, datetime.now(UTC), timeout_s=3600)
+    await client.enqueue([short, long])
+    # The default (for a message that names no lease) is far from both.
+    taken = {d.arq_id: d for d in await client.take(queue, 2, 1_000)}
+    assert len(taken) == 2
+    leases = {
+        arq_id.split(":")[0]: await redis_client.pttl(names.ARQ_IN_PROGRESS_PREFIX + arq_id) for arq_id in taken
+    }
+    assert 60_000 < leases[short.job_id] <= 65_000
+    assert 3_600_000 < leases[long.job_id] <= 3_660_000
+
+
+async def test_a_message_that_names_no_lease_gets_the_default(redis_client: aioredis.Redis, queue: str) -> None:
+    # A message written by another producer (no "l" first in the body) is leased for the consumer's default.
+    client = DispatchChannel(redis_client)
+    await redis_client.set(names.ARQ_JOB_PREFIX + "other:1", b'{"t":null,"f":"jobq.run","a":[],"k":{},"et":0}')
+    await redis_client.zadd(names.redis_queue_key(queue), {"other:1": 0})
+    (taken,) = await client.take(queue, 1, 7_000)
+    assert 0 < await redis_client.pttl(names.ARQ_IN_PROGRESS_PREFIX + taken.arq_id) <= 7_000
 
 
 async def test_release_hands_a_message_back_now_or_after_a_delay(redis_client: aioredis.Redis, queue: str) -> None:

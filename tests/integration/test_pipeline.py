@@ -48,7 +48,7 @@ async def test_a_failing_job_retries_with_backoff_then_is_dead_with_its_error(
 
     assert dead["status"] == "dead"
     assert dead["attempts"] == 3
-    assert dead["error"]["type"] == "jobq_worker.handlers.builtin.DeliberateFailure"
+    assert dead["error"]["type"] == "jobq_worker.handlers.demo.DeliberateFailure"
     assert dead["error"]["message"] == "boom"
     assert "Traceback" in dead["error"]["traceback"]
     history = dead["history"]

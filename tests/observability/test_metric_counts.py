@@ -19,7 +19,7 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 FAIL = "jobq.fail"
 NOOP = "jobq.noop"
-DELIBERATE = "jobq_worker.handlers.builtin.DeliberateFailure"
+DELIBERATE = "jobq_worker.handlers.demo.DeliberateFailure"
 
 
 def parse(text: str) -> Samples:
