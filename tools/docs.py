@@ -74,10 +74,7 @@ def _operator_metrics() -> list[metrics.MetricDoc]:
     from jobq_operator import metrics as operator_metrics
 
     declared = [m for m in vars(operator_metrics).values() if isinstance(m, MetricWrapperBase)]
-    return [
-        metrics.MetricDoc(metrics.family_name(m), str(m._type), list(m._labelnames), m._documentation, "operator")
-        for m in declared
-    ]
+    return [metrics.describe(m, "operator") for m in declared]
 
 
 def metrics_table() -> str:

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from jobq_core.model.priority import MAX_PRIORITY, MIN_PRIORITY
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 _NUL = "\x00"
 _NUL_MESSAGE = "must not contain the NUL character (U+0000), which PostgreSQL cannot store"
@@ -52,7 +54,9 @@ class JobIn(BaseModel):
     queue: str | None = Field(
         default=None, max_length=100, pattern=NAME_PATTERN, description="Defaults to the job type's queue."
     )
-    priority: int = Field(default=0, ge=-100, le=100, description="Higher runs first among ready jobs.")
+    priority: int = Field(
+        default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY, description="Higher runs first among ready jobs."
+    )
     run_at: AwareDatetime | None = Field(default=None, description="Run no earlier than this time.")
     delay_s: float | None = Field(default=None, ge=0, le=31_536_000, description="Run after this many seconds.")
     max_attempts: int | None = Field(default=None, ge=1, le=100, description="Defaults to the job type's.")
@@ -210,7 +214,7 @@ class ScheduleJobIn(BaseModel):
     type: Text = Field(min_length=1, max_length=200)
     payload: StorableJson = Field(default_factory=dict)
     queue: str | None = Field(default=None, max_length=100, pattern=NAME_PATTERN)
-    priority: int = Field(default=0, ge=-100, le=100)
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     timeout_s: float | None = Field(default=None, gt=0, le=86_400)
     tags: list[Annotated[Text, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=20)

@@ -10,14 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from jobq_core.errors import InvalidPayload, UnavailableError, UnknownJobType
+from jobq_core.errors import InvalidPayload, JobqError, UnavailableError, UnknownJobType
 from jobq_core.names import PROBLEM_TYPE_BASE
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 RETRY_AFTER_S = 2
 
 
-class Problem(Exception):
+class Problem(JobqError):
     """An error the API answers with a problem document."""
 
     def __init__(

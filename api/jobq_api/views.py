@@ -12,6 +12,7 @@ import asyncpg
 import orjson
 from fastapi.responses import Response
 
+from .models import JobOut
 from .problems import Problem
 
 
@@ -31,29 +32,9 @@ def _as_string(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-_JOB_FIELDS = (
-    "id",
-    "type",
-    "queue",
-    "status",
-    "payload",
-    "priority",
-    "attempts",
-    "max_attempts",
-    "timeout_s",
-    "idempotency_key",
-    "tags",
-    "run_at",
-    "created_at",
-    "started_at",
-    "finished_at",
-    "worker_id",
-    "progress",
-    "progress_message",
-    "result",
-    "error",
-    "cancel_requested_at",
-)
+# The columns of a job document: JobOut's fields (the OpenAPI contract) less the ones
+# this module adds itself.
+_JOB_FIELDS = tuple(name for name in JobOut.model_fields if name != "history")
 
 
 def job(record: asyncpg.Record, history: Sequence[asyncpg.Record] | None = None) -> dict[str, Any]:

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from jobq_core.errors import UnavailableError
+from jobq_core.errors import JobqError, UnavailableError
 from jobq_core.pg.db import Q, unavailable_as_error
 
 
-class WorkerExited(RuntimeError):
+class WorkerExited(JobqError, RuntimeError):
     """A worker process exited before it registered."""
 
 

@@ -32,7 +32,7 @@ async def run(settings: OperatorSettings, namespace: str) -> None:
         )
     finally:
         if runner is not None:
-            await runner.cleanup()
+            await runner.close()
 
 
 def main() -> int:

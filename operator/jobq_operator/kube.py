@@ -17,6 +17,8 @@ from typing import Any
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from jobq_core.errors import JobqError
+
 from . import spec as crd
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -25,11 +27,11 @@ COMPONENT = "jobq-operator"
 HOME_KUBECONFIG = Path.home() / ".kube" / "config"
 
 
-class TargetNotFound(LookupError):
+class TargetNotFound(JobqError, LookupError):
     """The WorkerScaler's target Deployment does not exist."""
 
 
-class ConnectionSecretInvalid(LookupError):
+class ConnectionSecretInvalid(JobqError, LookupError):
     """The connection Secret is missing or lacks a key."""
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import time
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from jobq_core.settings import env_name
+from jobq_core.telemetry.http import MetricsServer
 
 REGISTRY = CollectorRegistry()
 _LABELS = ("namespace", "workerscaler")
@@ -56,14 +58,6 @@ def forget(namespace: str, name: str) -> None:
             gauge.remove(namespace, name)
 
 
-async def _metrics(_: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-async def _healthz(_: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "last_loop_age_s": _last_loop_age()})
-
-
 _last_loop_at: float | None = None
 
 
@@ -78,12 +72,14 @@ def _last_loop_age() -> float | None:
     return round(time.time() - _last_loop_at, 3) if _last_loop_at is not None else None
 
 
-async def serve(host: str, port: int) -> web.AppRunner:
-    """Start serving /metrics and /healthz on host:port; the caller cleans the runner up."""
-    app = web.Application()
-    app.router.add_get("/metrics", _metrics)
-    app.router.add_get("/healthz", _healthz)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+async def serve(host: str, port: int) -> MetricsServer:
+    """Start serving /metrics and /healthz on host:port (core's endpoint); the caller closes it."""
+    server = MetricsServer(
+        host,
+        port,
+        health=lambda: (True, {"last_loop_age_s": _last_loop_age()}),
+        setting=env_name("operator_metrics_port"),
+        registry=REGISTRY,
+    )
+    await server.start()
+    return server

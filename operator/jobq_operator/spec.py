@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from jobq_core.errors import JobqError
 from jobq_core.model.autoscale import Behavior, Policy
 from jobq_core.names import DEFAULT_QUEUE
 
@@ -20,7 +21,7 @@ PLURAL = "workerscalers"
 KIND = "WorkerScaler"
 
 
-class SpecError(ValueError):
+class SpecError(JobqError, ValueError):
     """A WorkerScaler's spec cannot be used (the message names the field)."""
 
 

@@ -32,9 +32,7 @@ async def test_a_worker_serving_three_queues_runs_at_most_its_concurrency_at_onc
     api: httpx.AsyncClient, auth: dict[str, str], db: asyncpg.Pool, start_worker: StartWorker
 ) -> None:
     await start_worker(JOBQ_CONCURRENCY="3", JOBQ_QUEUES=",".join(QUEUES))
-    jobs = [
-        {"type": "jobq.sleep", "queue": queue, "payload": {"seconds": 0.4}} for queue in QUEUES for _ in range(4)
-    ]
+    jobs = [{"type": "jobq.sleep", "queue": queue, "payload": {"seconds": 0.4}} for queue in QUEUES for _ in range(4)]
     await submit_batch(api, auth, jobs)
 
     async def all_succeeded() -> bool:

@@ -87,9 +87,7 @@ async def test_each_lease_lasts_its_own_jobs_timeout_plus_the_margin(redis_clien
     # The default (for a message that names no lease) is far from both.
     taken = {d.arq_id: d for d in await client.take(queue, 2, 1_000)}
     assert len(taken) == 2
-    leases = {
-        arq_id.split(":")[0]: await redis_client.pttl(names.ARQ_IN_PROGRESS_PREFIX + arq_id) for arq_id in taken
-    }
+    leases = {arq_id.split(":")[0]: await redis_client.pttl(names.ARQ_IN_PROGRESS_PREFIX + arq_id) for arq_id in taken}
     assert 60_000 < leases[short.job_id] <= 65_000
     assert 3_600_000 < leases[long.job_id] <= 3_660_000
 

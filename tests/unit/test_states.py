@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from jobq_core.model.priority import MAX_PRIORITY, MIN_PRIORITY
 from jobq_core.model.states import (
     CANCELLABLE,
     FINISHED,
@@ -297,3 +298,10 @@ def test_the_parser_reads_the_real_claim_and_failure_queries() -> None:
 def test_cancel_and_retry_guards_match_the_named_state_sets() -> None:
     assert status_edges(Q["cancel_waiting_job"]) == (set(CANCELLABLE), {S.CANCELLED})
     assert status_edges(Q["retry_job"]) == (set(RETRYABLE_BY_HAND), {S.QUEUED})
+
+
+def test_the_schema_bounds_priority_as_the_model_does() -> None:
+    schema = resources.files("jobq_core.pg").joinpath("schema.sql").read_text(encoding="utf-8")
+    match = re.search(r"priority\s+smallint[^,]*CHECK \(priority BETWEEN (-?\d+) AND (-?\d+)\)", schema)
+    assert match, "jobq_jobs.priority CHECK constraint not found"
+    assert (int(match[1]), int(match[2])) == (MIN_PRIORITY, MAX_PRIORITY)

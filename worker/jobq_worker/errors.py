@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from jobq_core.errors import JobqError
 
-class PermanentFailure(Exception):
+
+class PermanentFailure(JobqError):
     """The job cannot succeed by trying again: it goes straight to `dead`."""
 
 
-class RetryLater(Exception):
+class RetryLater(JobqError):
     """Try again after `delay_s` seconds (counts as a failed attempt)."""
 
     def __init__(self, message: str, delay_s: float) -> None:

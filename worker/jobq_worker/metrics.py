@@ -108,11 +108,11 @@ def _refresh() -> None:
 
 
 async def start_endpoint(
-    settings: WorkerServiceSettings, queues: int, details: Callable[[], dict[str, object]]
+    settings: WorkerServiceSettings, details: Callable[[], dict[str, object]]
 ) -> MetricsServer | None:
     """Serve `/metrics` and `/healthz` on the configured port; None when the port is 0."""
     heartbeat_ok()  # registration is the first heartbeat
-    m.WORKER_CONCURRENCY.set(settings.concurrency * queues)
+    m.WORKER_CONCURRENCY.set(settings.concurrency)
     if settings.worker_metrics_port == 0:
         return None
     server = MetricsServer(

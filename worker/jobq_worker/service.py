@@ -260,7 +260,7 @@ class WorkerService:
         tasks: list[asyncio.Task[Any]] = []
         endpoint = None
         try:
-            endpoint = await metrics.start_endpoint(self.settings, len(self.queues), self._health)
+            endpoint = await metrics.start_endpoint(self.settings, self._health)
             if not await self._until_registered(pool):
                 return
             self.runner = JobRunner(pool, channel, self.registry, self.worker_id, self.settings, http)

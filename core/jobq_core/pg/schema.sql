@@ -9,7 +9,7 @@ CREATE TABLE jobq_jobs (
     status           text NOT NULL
         CHECK (status IN ('scheduled', 'queued', 'running', 'succeeded', 'dead', 'cancelled')),
     payload          jsonb NOT NULL,
-    priority         smallint NOT NULL DEFAULT 0,
+    priority         smallint NOT NULL DEFAULT 0 CHECK (priority BETWEEN -100 AND 100),
     attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     max_attempts     integer NOT NULL CHECK (max_attempts >= 1),
     timeout_s        double precision NOT NULL CHECK (timeout_s > 0),

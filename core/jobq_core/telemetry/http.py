@@ -1,6 +1,6 @@
 """A tiny HTTP endpoint for processes that are not web servers: `/metrics` and `/healthz`.
 
-The worker (and any other jobq process without an HTTP server of its own) serves its
+The worker and the operator (every jobq process without an HTTP server of its own) serve their
 Prometheus metrics and its liveness here, on the process's own event loop: one
 request per connection, GET or HEAD only, headers capped, every read time-limited.
 """
@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 
 import orjson
+from prometheus_client import CollectorRegistry
 
 from jobq_core.errors import ConfigurationError
 from jobq_core.telemetry import metrics
@@ -37,9 +38,11 @@ class MetricsServer:
         health: HealthCheck,
         before_scrape: Callable[[], None] | None = None,
         setting: str = "port",
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.host, self.port, self.health = host, port, health
         self.before_scrape = before_scrape
+        self.registry = registry
         self.setting = setting
         self._server: asyncio.Server | None = None
 
@@ -103,7 +106,7 @@ class MetricsServer:
         if path == "/metrics":
             if self.before_scrape is not None:
                 self.before_scrape()
-            body, ctype = metrics.exposition(accept)
+            body, ctype = metrics.exposition(accept, self.registry)
             return "200 OK", ctype, body, head
         if path == "/healthz":
             healthy, details = self.health()

@@ -173,7 +173,7 @@ WORKER_CONCURRENCY = _declare(
     WORKER,
     Gauge(
         "jobq_worker_concurrency",
-        "Attempts this worker may run at once, summed over its queues.",
+        "Attempts this worker may run at once, across all its queues (JOBQ_CONCURRENCY).",
         multiprocess_mode="livesum",
         registry=None,
     ),
@@ -253,14 +253,14 @@ class MetricDoc:
     group: str
 
 
+def describe(metric: MetricWrapperBase, group: str) -> MetricDoc:
+    """The table row of `metric`, exposed by `group` (prometheus_client keeps these private)."""
+    return MetricDoc(family_name(metric), str(metric._type), list(metric._labelnames), metric._documentation, group)
+
+
 def documented() -> list[MetricDoc]:
-    """Every metric jobq exposes, in declaration order, for the README's table."""
-    rows = [
-        MetricDoc(
-            family_name(d.metric), str(d.metric._type), list(d.metric._labelnames), d.metric._documentation, d.group
-        )
-        for d in _DECLARED
-    ]
+    """Every metric jobq's api and workers expose, in declaration order, for the README's table."""
+    rows = [describe(d.metric, d.group) for d in _DECLARED]
     rows += [MetricDoc(name, "gauge", labels, doc, LEADER) for name, (doc, labels) in LEADER_GAUGES.items()]
     return rows
 
@@ -292,17 +292,18 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-def exposition(accept: str = "") -> tuple[bytes, str]:
-    """The metrics page and its content type (OpenMetrics when the scraper asks for it).
+def exposition(accept: str = "", registry: CollectorRegistry | None = None) -> tuple[bytes, str]:
+    """The metrics page of `registry` (the process's by default) and its content type
+    (OpenMetrics when the scraper asks for it).
 
-    In multiprocess mode it merges what every process wrote to the shared directory.
+    In multiprocess mode the process's page merges what every process wrote to the shared directory.
     """
-    registry: CollectorRegistry = REGISTRY
-    if multiprocess_dir():
+    if registry is None and multiprocess_dir():
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         if LEADER in _registered:
             registry.register(LEADER_SNAPSHOT)
+    registry = registry or REGISTRY
     if "application/openmetrics-text" in accept:
         return openmetrics.generate_latest(registry), openmetrics.CONTENT_TYPE_LATEST  # type: ignore[no-untyped-call]
     return generate_latest(registry), CONTENT_TYPE_LATEST
