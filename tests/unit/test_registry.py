@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 from typing import Any
 
 import pytest
@@ -10,7 +12,8 @@ from pydantic import BaseModel, Field
 from jobq_core.errors import InvalidPayload
 from jobq_core.model.payloads import check, compile_schema
 from jobq_worker.errors import PermanentFailure
-from jobq_worker.registry import Registry
+from jobq_worker.handlers import builtin
+from jobq_worker.registry import Registry, compose, load_registry
 
 
 class Resize(BaseModel):
@@ -129,3 +132,39 @@ def test_all_and_queues_are_sorted_and_unique() -> None:
         registry.handler(name, queue=queue)(resize)
     assert [s.name for s in registry.all()] == ["a.job", "b.job", "c.job"]
     assert registry.queues() == ["q1", "q2"]
+
+
+# --- composing registries ---------------------------------------------------------------
+
+
+def test_compose_includes_every_part_and_a_duplicate_type_is_refused() -> None:
+    mail, reports = Registry(), Registry()
+    mail.handler("mail.send", queue="mail")(resize)
+    reports.handler("reports.build", queue="reports")(resize)
+    composed = compose([mail, reports])
+    assert [s.name for s in composed.all()] == ["mail.send", "reports.build"]
+    assert composed.queues() == ["mail", "reports"]
+    again = Registry()
+    again.handler("mail.send")(resize)
+    with pytest.raises(ValueError, match=re.escape("'mail.send' has two handlers")):
+        compose([mail, again])
+
+
+def test_importing_a_handler_module_registers_nothing_elsewhere() -> None:
+    before = [s.name for s in compose(builtin(demo_handlers=False)).all()]
+    importlib.import_module("tests.support.handlers")
+    assert [s.name for s in compose(builtin(demo_handlers=False)).all()] == before
+    assert "test.record" in [s.name for s in compose([], ["tests.support.handlers"]).all()]
+
+
+def test_the_demo_handlers_are_off_unless_asked_for() -> None:
+    assert {s.name for s in compose(builtin(demo_handlers=False)).all()} == {"email.send", "webhook.post"}
+    assert {"jobq.noop", "jobq.sleep", "jobq.fail"} <= {s.name for s in compose(builtin(demo_handlers=True)).all()}
+
+
+def test_a_module_without_a_registry_is_a_clear_error() -> None:
+    with pytest.raises(ImportError, match=re.escape("'tests.support.wait' has no Registry named 'handlers'")):
+        load_registry("tests.support.wait")
+    with pytest.raises(ImportError, match=re.escape("cannot import 'no.such.module'")):
+        load_registry("no.such.module")
+    assert load_registry("tests.support.handlers:handlers").get("test.record") is not None
