@@ -158,8 +158,8 @@ def test_importing_a_handler_module_registers_nothing_elsewhere() -> None:
 
 
 def test_the_demo_handlers_are_off_unless_asked_for() -> None:
-    assert {s.name for s in compose(builtin(demo_handlers=False)).all()} == {"email.send", "webhook.post"}
-    assert {"jobq.noop", "jobq.sleep", "jobq.fail"} <= {s.name for s in compose(builtin(demo_handlers=True)).all()}
+    assert {s.name for s in compose(builtin(demo_handlers=False)).all()} == {"email.send", "webhook.post", "jobq.noop"}
+    assert {"jobq.sleep", "jobq.fail"} <= {s.name for s in compose(builtin(demo_handlers=True)).all()}
 
 
 def test_a_module_without_a_registry_is_a_clear_error() -> None:

@@ -16,7 +16,7 @@ class WorkerServiceSettings(CoreSettings):
     )
     demo_handlers: bool = Field(
         default=False,
-        description="Register the demo handlers `jobq.noop`, `jobq.sleep`, `jobq.fail` (on in `make run`, tests).",
+        description="Register the demo handlers `jobq.sleep` and `jobq.fail` (on in `make run` and the tests).",
     )
     queues: str = Field(
         default="", description="Comma-separated queues to serve; empty serves every queue a handler names."

@@ -1,4 +1,4 @@
-"""`jobq.noop`, `jobq.sleep`, `jobq.fail`: for demos, tests and benchmarks.
+"""`jobq.sleep` and `jobq.fail`: for demos and tests.
 
 Off in production (`JOBQ_DEMO_HANDLERS`): with them any `jobs:write` key could fill
 every slot with hour-long sleeps. `make run` and the tests turn them on.
@@ -16,17 +16,6 @@ from ..errors import PermanentFailure
 from ..registry import Registry
 
 handlers = Registry()
-
-
-class NoopPayload(BaseModel):
-    """Anything; it is ignored."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-@handlers.handler("jobq.noop", payload=NoopPayload, timeout_s=30, max_attempts=3)
-async def noop(ctx: JobContext, payload: NoopPayload) -> None:
-    """Do nothing and succeed."""
 
 
 class SleepPayload(BaseModel):
