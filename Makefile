@@ -9,7 +9,7 @@ LOCK := requirements/dev.lock
 UV_VERSION := 0.13.9
 PACKAGES := core api worker operator
 
-.PHONY: help venv lock locks images run test test-fast lint format docs bench clean
+.PHONY: help venv lock locks images run test test-fast mutate lint format docs bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,8 +70,12 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint prometheus ## everything CI runs: lint, then unit, integration and e2e tests
+test: lint prometheus ## everything CI runs: lint, unit, integration and e2e tests, the mutation check
 	$(BIN)/pytest -q
+	$(BIN)/python -m tools.mutate
+
+mutate: venv ## break the code on purpose (tools/mutations.toml) in a scratch copy; each breakage must fail a test
+	$(BIN)/python -m tools.mutate
 
 test-fast: venv ## unit tests only (no servers)
 	$(BIN)/pytest -q tests/unit

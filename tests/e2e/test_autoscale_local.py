@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import queue
 import re
@@ -12,8 +13,19 @@ import asyncpg
 
 from tests.conftest import Servers
 from tests.e2e.test_make_run import Runner, http, jobq_run
+from tests.support.wait import until
 
 BURST = 60
+# Seconds without a heartbeat before the leader declares a worker gone (its default, made explicit).
+WORKER_TIMEOUT_S = 30
+# A worker row stopped by its own goodbye (`stop_worker`, right after draining, while still
+# heartbeating) rather than by the leader's rescue (`mark_lost_workers`, which stops only rows
+# whose last heartbeat is over JOBQ_WORKER_TIMEOUT_S old).
+STOPPED_ROWS = """
+SELECT count(*) FILTER (WHERE stopped_at IS NOT NULL) AS stopped,
+       count(*) FILTER (WHERE stopped_at - heartbeat_at < make_interval(secs => $1)) AS said_goodbye
+FROM jobq_workers
+"""
 
 
 def wait_line(run: Runner, pattern: str, timeout_s: float = 60) -> re.Match[str]:
@@ -30,6 +42,16 @@ def wait_line(run: Runner, pattern: str, timeout_s: float = 60) -> re.Match[str]
         if match := re.search(pattern, line):
             return match
     raise AssertionError(f"`jobq run` never printed /{pattern}/; output:\n" + "\n".join(run.seen))
+
+
+def iter_queue(lines: queue.Queue[str]) -> list[str]:
+    """What is left in `lines`, without waiting."""
+    left: list[str] = []
+    while True:
+        try:
+            left.append(lines.get_nowait())
+        except queue.Empty:
+            return left
 
 
 async def test_a_burst_raises_the_local_workers_then_lowers_them_with_no_job_lost(
@@ -49,6 +71,7 @@ async def test_a_burst_raises_the_local_workers_then_lowers_them_with_no_job_los
         "JOBQ_AUTOSCALE_TRACE": str(trace),
         "JOBQ_HEARTBEAT_INTERVAL_S": "1",
         "JOBQ_POLL_DELAY_S": "0.05",
+        "JOBQ_WORKER_TIMEOUT_S": str(WORKER_TIMEOUT_S),
     }
     with jobq_run(tmp_path / "data", **settings) as run:
         api_url, key = run.printed("JOBQ_API_URL"), run.printed("JOBQ_ADMIN_KEY")
@@ -68,10 +91,30 @@ async def test_a_burst_raises_the_local_workers_then_lowers_them_with_no_job_los
         assert counts == {"succeeded": BURST}
         outcomes = dict(await db.fetch("SELECT outcome, count(*) FROM jobq_job_attempts GROUP BY outcome"))
         assert outcomes == {"succeeded": BURST}
-        stopped = await db.fetchval("SELECT count(*) FROM jobq_workers WHERE stopped_at IS NOT NULL")
-        assert stopped >= 1  # the workers it stopped said goodbye (drained), none was declared lost
+
+        # Each worker the scaler stopped drained and said goodbye; none was declared lost.
+        steps = [re.search(r"jobq autoscale: (\d+) -> (\d+) workers", line) for line in run.seen]
+        retired = sum(int(m.group(1)) - int(m.group(2)) for m in steps if m and int(m.group(2)) < int(m.group(1)))
+        assert retired >= 1
+
+        async def stopped_rows() -> tuple[int, int]:
+            row = await db.fetchrow(STOPPED_ROWS, WORKER_TIMEOUT_S)
+            return row["stopped"], row["said_goodbye"]
+
+        async def only_goodbyes() -> bool:
+            return await stopped_rows() == (retired, retired)
+
+        with contextlib.suppress(AssertionError):  # the assert below shows the counts
+            await until(only_goodbyes, timeout_s=30)
+        assert await stopped_rows() == (retired, retired)  # (stopped, said goodbye)
 
         assert run.interrupt() == 0
+        # On Ctrl-C the rest drain and say goodbye too, and the leader never declared a worker gone.
+        registered = await db.fetchval("SELECT count(*) FROM jobq_workers")
+        assert await stopped_rows() == (registered, registered)
+        run.reader.join(10)
+        run.seen += list(iter_queue(run.lines))
+        assert not [line for line in run.seen if "workers gone (no heartbeat" in line]
 
     rows = list(csv.reader(trace.read_text().splitlines()))
     workers = [int(r[4]) for r in rows]

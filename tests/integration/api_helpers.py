@@ -7,11 +7,34 @@ from typing import Any
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
+from fastapi.routing import iter_route_contexts
+
+from jobq_api.app import create_app
+from jobq_api.settings import ApiSettings
 
 PROBLEM_TYPE_BASE = "https://jobq.dev/problems/"
 DEFAULT_QUEUE_KEY = "jobq:queue:default"
 
 Json = dict[str, Any]
+
+
+def routed(settings: ApiSettings, method: str, path: str) -> bool:
+    """Whether the API's routing table has `method path` (a template such as `/v1/jobs/{job_id}`).
+
+    A 404 test checks this too: an unknown path is a 404 problem as well.
+    """
+    return any(r.path == path and method in (r.methods or ()) for r in iter_route_contexts(create_app(settings).routes))
+
+
+def not_found_from_handler(what: str, path: str) -> Json:
+    """The problem a handler answers for a missing object; an unknown route's 404 has another title and detail."""
+    return {
+        "type": PROBLEM_TYPE_BASE + "not-found",
+        "title": "Not found",
+        "status": 404,
+        "detail": f"no {what} with this id",
+        "instance": path,
+    }
 
 
 async def submit(api: httpx.AsyncClient, auth: dict[str, str], **job: Any) -> Json:

@@ -17,6 +17,7 @@ from jobq_core.pg import apikeys
 from jobq_core.pg.apikeys import Scope
 from tests.conftest import Servers
 from tests.support import processes
+from tests.support.handlers import SIDE_EFFECTS_DDL
 from tests.support.jobtypes import register_builtin_types
 from tests.support.processes import Service, service_env
 from tests.support.wait import until
@@ -28,6 +29,14 @@ ApiClient = httpx.AsyncClient
 async def builtin_types(db: asyncpg.Pool) -> None:
     """The built-in job types registered, as a worker would on start."""
     await register_builtin_types(db)
+
+
+@pytest.fixture
+async def side_effects(db: asyncpg.Pool) -> asyncpg.Pool:
+    """The side-effect table `test.record` writes to, empty."""
+    await db.execute(SIDE_EFFECTS_DDL)
+    await db.execute("TRUNCATE test_side_effects")
+    return db
 
 
 def api_settings(servers: Servers, **overrides: Any) -> ApiSettings:

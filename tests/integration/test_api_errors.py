@@ -10,7 +10,18 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from tests.integration.api_helpers import assert_nothing_stored, assert_problem, job_count, set_job, submit
+from tests.conftest import Servers
+from tests.integration.api_helpers import (
+    PROBLEM_TYPE_BASE,
+    assert_nothing_stored,
+    assert_problem,
+    job_count,
+    not_found_from_handler,
+    routed,
+    set_job,
+    submit,
+)
+from tests.integration.conftest import api_settings
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 JOB_ACTIONS = [("GET", ""), ("POST", "/cancel"), ("POST", "/retry"), ("DELETE", "")]
@@ -207,12 +218,15 @@ async def test_a_bad_list_filter_is_a_422_naming_it(
 
 @pytest.mark.parametrize(("method", "suffix"), JOB_ACTIONS)
 async def test_an_unknown_job_id_is_a_404(
-    api: httpx.AsyncClient, auth: dict[str, str], method: str, suffix: str
+    api: httpx.AsyncClient, auth: dict[str, str], servers: Servers, method: str, suffix: str
 ) -> None:
-    response = await api.request(method, f"/v1/jobs/{UNKNOWN_ID}{suffix}", headers=auth)
+    """The 404 comes from the job handler, not from a missing route."""
+    path = f"/v1/jobs/{UNKNOWN_ID}{suffix}"
 
-    problem = assert_problem(response, 404)
-    assert problem["type"].endswith("/not-found")
+    response = await api.request(method, path, headers=auth)
+
+    assert assert_problem(response, 404) == not_found_from_handler("job", path)
+    assert routed(api_settings(servers), method, f"/v1/jobs/{{job_id}}{suffix}")
 
 
 @pytest.mark.parametrize(("method", "suffix"), JOB_ACTIONS)
@@ -262,13 +276,32 @@ async def test_deleting_a_running_job_is_a_409_and_keeps_it(
     assert await job_count(db) == 1
 
 
+# One queue
+
+
+@pytest.mark.parametrize(("action", "paused"), [("pause", True), ("resume", False)])
+async def test_a_queue_nothing_has_used_yet_is_not_a_404(
+    api: httpx.AsyncClient, auth: dict[str, str], servers: Servers, action: str, paused: bool
+) -> None:
+    """Queues exist by name: pausing or resuming an unseen one records it."""
+    response = await api.post(f"/v1/queues/never-seen/{action}", headers=auth)
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["name"], response.json()["paused"]) == ("never-seen", paused)
+    assert routed(api_settings(servers), "POST", f"/v1/queues/{{name}}/{action}")
+
+
 # Routing
 
 
 async def test_an_unknown_path_is_a_404_problem(api: httpx.AsyncClient, auth: dict[str, str]) -> None:
-    response = await api.get(f"/v1/nothing-here/{uuid.uuid4()}", headers=auth)
+    path = f"/v1/nothing-here/{uuid.uuid4()}"
 
-    assert_problem(response, 404)
+    response = await api.get(path, headers=auth)
+
+    problem = assert_problem(response, 404)
+    assert (problem["type"], problem["title"]) == (PROBLEM_TYPE_BASE + "not-found", "Not Found")
+    assert problem["detail"] == f"Not Found: GET {path}"
 
 
 async def test_a_wrong_method_is_a_405_problem(api: httpx.AsyncClient, auth: dict[str, str]) -> None:

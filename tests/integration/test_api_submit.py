@@ -12,6 +12,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from jobq_core.dispatch.wire import MESSAGE_TTL_MS
 from tests.conftest import Servers
 from tests.integration.api_helpers import (
     assert_nothing_stored,
@@ -63,6 +64,20 @@ async def test_a_submitted_job_is_a_row_in_postgres_and_a_json_message_in_redis(
     message = orjson.loads(await redis_client.get(f"arq:job:{job['id']}:1"))
     assert message["f"] == "jobq.run"
     assert message["a"][:2] == [job["id"], 1]
+
+
+async def test_a_message_redis_holds_expires_after_its_time_to_live(
+    api: httpx.AsyncClient, auth: dict[str, str], redis_client: aioredis.Redis
+) -> None:
+    """A message no worker takes (its queue unserved) does not stay in Redis for ever:
+    the job key carries the TTL. The row in PostgreSQL is the record; the relay resends
+    a queued job whose message expired."""
+    job = await submit(api, auth, type="jobq.noop", queue="nobody-serves-this")
+
+    ttl_ms = await redis_client.pttl(f"arq:job:{job['id']}:1")
+
+    assert MESSAGE_TTL_MS - 60_000 < ttl_ms <= MESSAGE_TTL_MS, f"PTTL {ttl_ms}"
+    assert MESSAGE_TTL_MS >= 86_400_000  # long enough for any backlog a relay sweep would not resend
 
 
 async def test_queue_attempts_and_timeout_default_to_the_job_types(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
 from tests.integration.conftest import StartWorker, wait_for_status
+from tests.support.handlers import MODULE as TEST_HANDLERS
 from tests.support.wait import until
 
 
@@ -83,13 +85,16 @@ async def test_a_paused_queue_holds_its_jobs_while_others_run_then_resumes(
 
 
 async def test_higher_priority_jobs_run_first_within_a_queue(
-    api: httpx.AsyncClient, auth: dict[str, str], start_worker: StartWorker, db: asyncpg.Pool
+    api: httpx.AsyncClient, auth: dict[str, str], start_worker: StartWorker, db: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    await start_worker(JOBQ_CONCURRENCY="1")
-    blocker = await submit(api, auth, type="jobq.sleep", payload={"seconds": 1})
+    await start_worker(JOBQ_CONCURRENCY="1", JOBQ_HANDLER_MODULES=TEST_HANDLERS)
+    gate = tmp_path / "open"
+    blocker = await submit(api, auth, type="test.gate", payload={"path": str(gate)})
     await wait_for_status(api, auth, blocker["id"], {"running"})
+    # The only slot is held until every job below is waiting: no race with the submits.
     low = [await submit(api, auth, type="jobq.noop", priority=0) for _ in range(10)]
     high = [await submit(api, auth, type="jobq.noop", priority=10) for _ in range(5)]
+    gate.touch()
 
     for job in [*low, *high]:
         await wait_for_status(api, auth, job["id"], {"succeeded"})
@@ -104,14 +109,20 @@ async def test_higher_priority_jobs_run_first_within_a_queue(
 async def test_a_delayed_job_starts_within_a_second_of_its_time(
     api: httpx.AsyncClient, auth: dict[str, str], start_worker: StartWorker
 ) -> None:
+    """Both ways of asking for later: `delay_s` and `run_at`."""
     await start_worker()
-    job = await submit(api, auth, type="jobq.noop", delay_s=2)
-    assert job["status"] == "scheduled"
+    run_at = (datetime.now(UTC) + timedelta(seconds=2.5)).isoformat()
+    jobs = [
+        await submit(api, auth, type="jobq.noop", delay_s=2),
+        await submit(api, auth, type="jobq.noop", run_at=run_at),
+    ]
+    assert [j["status"] for j in jobs] == ["scheduled", "scheduled"]
+    assert at(jobs[1]["run_at"]) == at(run_at)
 
-    done = await wait_for_status(api, auth, job["id"], {"succeeded"})
-
-    late_s = (at(done["started_at"]) - at(job["run_at"])).total_seconds()
-    assert 0 <= late_s < 1, f"started {late_s:.3f}s after its time"
+    for job in jobs:
+        done = await wait_for_status(api, auth, job["id"], {"succeeded"})
+        late_s = (at(done["started_at"]) - at(job["run_at"])).total_seconds()
+        assert 0 <= late_s < 1, f"started {late_s:.3f}s after its time"
 
 
 async def test_finished_jobs_past_retention_are_pruned_and_others_kept(

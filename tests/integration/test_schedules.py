@@ -12,8 +12,9 @@ import pytest
 from jobq_core.model.cron import next_slot
 from jobq_core.pg import apikeys
 from jobq_core.pg.apikeys import Scope
-from tests.integration.api_helpers import assert_problem
-from tests.integration.conftest import StartWorker, wait_for_status
+from tests.conftest import Servers
+from tests.integration.api_helpers import assert_problem, not_found_from_handler, routed
+from tests.integration.conftest import StartWorker, api_settings, wait_for_status
 from tests.support.wait import until
 
 Json = dict[str, Any]
@@ -236,12 +237,14 @@ async def test_a_name_is_unique(api: httpx.AsyncClient, auth: dict[str, str], db
     [("GET", ""), ("PATCH", ""), ("DELETE", ""), ("POST", "/pause"), ("POST", "/resume")],
 )
 async def test_an_unknown_schedule_is_a_404(
-    api: httpx.AsyncClient, auth: dict[str, str], method: str, suffix: str
+    api: httpx.AsyncClient, auth: dict[str, str], servers: Servers, method: str, suffix: str
 ) -> None:
+    """The 404 comes from the schedule handler, not from a missing route."""
     url = f"/v1/schedules/00000000-0000-4000-8000-000000000000{suffix}"
     response = await api.request(method, url, json={} if method == "PATCH" else None, headers=auth)
 
-    assert_problem(response, 404)
+    assert assert_problem(response, 404) == not_found_from_handler("schedule", url)
+    assert routed(api_settings(servers), method, f"/v1/schedules/{{schedule_id}}{suffix}")
 
 
 async def test_schedules_need_a_key_and_writing_them_needs_the_write_scope(

@@ -11,6 +11,7 @@ import base64
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from tests.k8s.kube import Kube, json_objects
 
@@ -211,25 +212,61 @@ def selector(spec: dict[str, Any]) -> str:
     return ",".join(terms)
 
 
+def admitted_ports(rule: dict[str, Any], pod: dict[str, Any]) -> set[tuple[str, int]]:
+    """The (protocol, number) pairs an ingress rule opens on `pod`, named ports resolved as Kubernetes does."""
+    return {(p.get("protocol", "TCP"), container_port(pod, p["port"])) for p in rule["ports"]}
+
+
+def container_port(pod: dict[str, Any], port: int | str) -> int:
+    """A port number, or the number of the pod's container port with that name."""
+    if isinstance(port, int):
+        return port
+    [number] = [p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", []) if p["name"] == port]
+    return int(number)
+
+
 def test_network_policies_let_only_jobq_pods_reach_the_bundled_servers(kube: Kube, namespace: str) -> None:
-    install(kube, namespace, "networkPolicy.enabled=true")
+    api_port = 8123  # not the default: the api's policy must follow api.port
+    install(kube, namespace, "networkPolicy.enabled=true", f"api.port={api_port}")
 
     assert names(kube, "networkpolicies", namespace) == {"demo-jobq-api", "demo-jobq-postgresql", "demo-jobq-redis"}
 
-    def pods(label_selector: str) -> set[str]:
-        found = kube.get("pods", "-l", label_selector, "-n", namespace)["items"]
-        return {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in found}
+    def pods(label_selector: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = kube.get("pods", "-l", label_selector, "-n", namespace)["items"]
+        return found
+
+    def components(label_selector: str) -> set[str]:
+        return {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in pods(label_selector)}
+
+    def service_target(name: str, pod: dict[str, Any]) -> tuple[int, set[tuple[str, int]]]:
+        """The Service's port and the (protocol, pod port) it forwards to."""
+        [port] = kube.get("service", name, "-n", namespace)["spec"]["ports"]
+        return port["port"], {(port.get("protocol", "TCP"), container_port(pod, port["targetPort"]))}
 
     everyone = {"api", "worker", "operator", "postgresql", "redis"}
-    kube.until(lambda: pods(INSTANCE) == everyone, timeout_s=60, what="a pod of each component")
-    for server in ("postgresql", "redis"):
+    kube.until(lambda: components(INSTANCE) == everyone, timeout_s=60, what="a pod of each component")
+    secret = kube.get("secret", "demo-jobq", "-n", namespace)["data"]
+    urls = {"postgresql": secret["databaseUrl"], "redis": secret["redisUrl"]}
+    for server, url in urls.items():
         policy = kube.get("networkpolicy", f"demo-jobq-{server}", "-n", namespace)["spec"]
-        assert pods(selector(policy["podSelector"])) == {server}
+        assert policy["policyTypes"] == ["Ingress"], server
+        [pod] = pods(selector(policy["podSelector"]))
+        assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == server
         [rule] = policy["ingress"]
         [peer] = rule["from"]
-        assert pods(selector(peer["podSelector"])) == {"api", "worker", "operator"}
+        assert components(selector(peer["podSelector"])) == {"api", "worker", "operator"}
+        # The port the jobq pods dial (their URL) reaches the server through its Service:
+        # the policy must open exactly the pod port that Service forwards to.
+        service_port, forwarded = service_target(f"demo-jobq-{server}", pod)
+        assert urlparse(base64.b64decode(url).decode()).port == service_port, server
+        assert admitted_ports(rule, pod) == forwarded, server
     api = kube.get("networkpolicy", "demo-jobq-api", "-n", namespace)["spec"]
-    assert pods(selector(api["podSelector"])) == {"api"}
+    assert api["policyTypes"] == ["Ingress"]
+    [api_pod] = pods(selector(api["podSelector"]))
+    assert api_pod["metadata"]["labels"]["app.kubernetes.io/component"] == "api"
+    [rule] = api["ingress"]
+    assert "from" not in rule  # networkPolicy.apiFrom is empty: any source, but only on the api's port
+    assert admitted_ports(rule, api_pod) == {("TCP", api_port)} == service_target("demo-jobq-api", api_pod)[1]
 
 
 def test_an_existing_secret_replaces_the_charts_own(kube: Kube, namespace: str) -> None:

@@ -1,0 +1,310 @@
+"""Mutation check: deliberate breakages the test suite must catch.
+
+Each mutation in `tools/mutations.toml` replaces text that must occur exactly once in
+one file, then runs only the tests named for it. It is *caught* when one of them
+fails and *MISSED* when all pass. Everything runs in a scratch copy of the working
+tree (uncommitted edits included), never in the checkout itself.
+
+    python -m tools.mutate              # every mutation
+    python -m tools.mutate --list       # what there is
+    python -m tools.mutate --only NAME  # one (repeatable)
+
+Exit status 0 when every mutation was caught; 1 when any was missed, no longer applies
+(its text is not in its file exactly once), names a test that does not exist, or has
+a test that already fails unmutated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTATIONS_FILE = Path(__file__).with_name("mutations.toml")
+# Where the local packages' import roots sit; the venv's editable installs point at the
+# checkout's copies of these, so the scratch copy's must come first on sys.path.
+SOURCE_DIRS = ["core", "api", "worker", "operator", "devrun"]
+MODULES_IN_COPY = ["jobq_core", "jobq_api", "jobq_worker", "jobq_operator", "jobq_devrun", "tests", "tools"]
+RUN_TIMEOUT_S = 900
+# The venv's interpreter, whatever ran this script: the tests start services with
+# sys.executable, which must have the dependencies.
+_VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+PYTHON = str(_VENV_PYTHON) if _VENV_PYTHON.exists() else sys.executable
+PYTEST = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+_SUMMARY_LINE = re.compile(r"^(?:FAILED|ERROR) (\S+?)(?: - .*)?$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace `find`, which must occur exactly once in the file, by `replace`."""
+
+    find: str
+    replace: str
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One deliberate breakage and the pytest node ids that should catch it."""
+
+    name: str
+    file: str
+    edits: tuple[Edit, ...]
+    tests: tuple[str, ...]
+    why: str
+
+
+@dataclass
+class Outcome:
+    """What became of one mutation."""
+
+    mutation: Mutation
+    result: str  # caught, MISSED, STALE, NO-TEST, BASELINE, ERROR
+    seconds: float = 0.0
+    detail: str = ""
+
+
+def load(path: Path = MUTATIONS_FILE) -> list[Mutation]:
+    """The mutations declared in `path`; a mutation has `find`/`replace` or a list of `edit` tables."""
+    data = tomllib.loads(path.read_text())
+    mutations = []
+    for m in data["mutation"]:
+        edits = [m] if "find" in m else m["edit"]
+        mutations.append(
+            Mutation(
+                name=m["name"],
+                file=m["file"],
+                edits=tuple(Edit(e["find"], e["replace"]) for e in edits),
+                tests=tuple(m["tests"]),
+                why=m.get("why", ""),
+            )
+        )
+    names = [m.name for m in mutations]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SystemExit(f"{path}: mutation names used twice: {', '.join(duplicates)}")
+    return mutations
+
+
+def apply(text: str, edits: Iterable[Edit]) -> str:
+    """`text` with each edit made; ValueError naming the edit whose text is not there exactly once."""
+    for edit in edits:
+        count = text.count(edit.find)
+        if count != 1:
+            first_line = edit.find.strip().splitlines()[0] if edit.find.strip() else repr(edit.find)
+            raise ValueError(f"found {count} times, expected once: {first_line!r}")
+        text = text.replace(edit.find, edit.replace)
+    return text
+
+
+def covers(requested: str, node: str) -> bool:
+    """Whether pytest node id `node` is `requested` or inside it (a file, a test's parametrizations)."""
+    return node == requested or node.startswith((requested + "::", requested + "[", requested + "/"))
+
+
+# -- the scratch copy ---------------------------------------------------------------------
+
+
+def git(args: Sequence[str]) -> str:
+    """The output of a read-only git command in the checkout."""
+    return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+
+
+def copy_tree(dest: Path) -> None:
+    """Copy the working tree's tracked and untracked-but-not-ignored files, as they are now, to `dest`."""
+    listing = git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+    for rel in sorted(set(filter(None, listing.split("\0")))):
+        src = ROOT / rel
+        if not src.exists() and not src.is_symlink():
+            continue  # deleted in the working tree
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target, follow_symlinks=False)
+
+
+def copy_env(copy: Path) -> dict[str, str]:
+    """The environment for pytest in `copy`; its worker and API subprocesses inherit it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBQ_")}
+    # PYTHONPATH entries precede the site-packages .pth entries of the editable installs.
+    env["PYTHONPATH"] = os.pathsep.join([*(str(copy / d) for d in SOURCE_DIRS), str(copy)])
+    # A file restored after a mutation may keep its size and mtime second; a cached .pyc
+    # of the mutated text would then be taken for current. So no bytecode caches at all.
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def check_imports(copy: Path, env: dict[str, str]) -> None:
+    """Fail unless every local package imports from `copy`, not from the checkout."""
+    code = "import importlib, sys\nfor m in sys.argv[1:]: print(m, importlib.import_module(m).__file__)"
+    out = subprocess.run(
+        [PYTHON, "-c", code, *MODULES_IN_COPY], cwd=copy, env=env, check=True, capture_output=True, text=True
+    ).stdout
+    wrong = [line for line in out.splitlines() if not Path(line.split(" ", 1)[1]).is_relative_to(copy)]
+    if wrong:
+        raise SystemExit("the scratch copy does not import its own code:\n" + "\n".join(wrong))
+
+
+# -- pytest ---------------------------------------------------------------------------------
+
+
+def pytest(copy: Path, env: dict[str, str], args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """Run pytest in `copy`, output captured."""
+    return subprocess.run(
+        [*PYTEST, *args], cwd=copy, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
+    )
+
+
+def failed_nodes(output: str) -> list[str]:
+    """The node ids pytest's short summary names as FAILED or ERROR."""
+    return _SUMMARY_LINE.findall(output)
+
+
+def tail(output: str, lines: int = 25) -> str:
+    """The last `lines` lines of `output`, where pytest puts its verdict."""
+    return "\n".join(output.rstrip().splitlines()[-lines:])
+
+
+def collect(copy: Path, env: dict[str, str], tests: Iterable[str]) -> tuple[set[str], str]:
+    """Every node id in the files `tests` live in, and pytest's output (collection errors show there)."""
+    files = sorted({t.split("::")[0] for t in tests})
+    run = pytest(copy, env, ["--collect-only", *files])
+    nodes = {line for line in run.stdout.splitlines() if "::" in line and " " not in line}
+    return nodes, run.stdout + run.stderr
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def run_mutation(copy: Path, env: dict[str, str], mutation: Mutation) -> Outcome:
+    """Apply `mutation` in `copy`, run its tests with -x, put the file back."""
+    path = copy / mutation.file
+    original = path.read_text()
+    path.write_text(apply(original, mutation.edits))
+    started = time.monotonic()
+    try:
+        run = pytest(copy, env, ["-x", "-rfE", *mutation.tests])
+    except subprocess.TimeoutExpired:
+        return Outcome(mutation, "ERROR", time.monotonic() - started, f"pytest ran over {RUN_TIMEOUT_S}s")
+    finally:
+        path.write_text(original)
+    seconds = time.monotonic() - started
+    output = run.stdout + run.stderr
+    if run.returncode == 0:
+        return Outcome(mutation, "MISSED", seconds, tail(output, 1))
+    if run.returncode == 1:
+        return Outcome(mutation, "caught", seconds, "by " + ", ".join(failed_nodes(output)[:1] or ["?"]))
+    # 2-5: interrupted (say a collection error), internal error, usage, nothing collected.
+    # None of those is a test noticing the breakage.
+    return Outcome(mutation, "ERROR", seconds, f"pytest exit {run.returncode}:\n{tail(output)}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.mutate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--list", action="store_true", help="list the mutations and their tests, run nothing")
+    parser.add_argument("--only", action="append", metavar="NAME", help="run only this mutation (repeatable)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch copy and print its path")
+    parser.add_argument("--mutations", type=Path, default=MUTATIONS_FILE, help="the list (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    mutations = load(args.mutations)
+    if args.only:
+        unknown = sorted(set(args.only) - {m.name for m in mutations})
+        if unknown:
+            parser.error(f"no such mutation: {', '.join(unknown)} (see --list)")
+        mutations = [m for m in mutations if m.name in args.only]
+    if args.list:
+        for m in mutations:
+            print(f"{m.name}  ({m.file})\n    {m.why}")
+            print("".join(f"    - {t}\n" for t in m.tests), end="")
+        return 0
+
+    copy = Path(tempfile.mkdtemp(prefix="jobq-mutate-"))
+    try:
+        return check(copy, mutations)
+    finally:
+        if args.keep:
+            print(f"scratch copy kept at {copy}")
+        else:
+            shutil.rmtree(copy, ignore_errors=True)
+
+
+def check(copy: Path, mutations: list[Mutation]) -> int:
+    """Copy, verify the copy, run the baseline, then each mutation; print the table."""
+    total_started = time.monotonic()
+    # Source edits in the checkout are copied too; say so, since a half-done edit or
+    # someone's hand-made mutation there would decide what the baseline means.
+    changed = git(["diff", "--name-only", "HEAD", "--", *SOURCE_DIRS]).split()
+    if changed:
+        print(f"note: uncommitted source changes copied: {', '.join(changed)}", flush=True)
+    copy_tree(copy)
+    env = copy_env(copy)
+    check_imports(copy, env)
+    print(f"scratch copy: {copy}", flush=True)
+
+    outcomes: dict[str, Outcome] = {}
+    # A mutation whose text is gone would otherwise pass silently for ever.
+    for m in mutations:
+        try:
+            apply((copy / m.file).read_text(), m.edits)
+        except (OSError, ValueError) as exc:
+            outcomes[m.name] = Outcome(m, "STALE", detail=f"{m.file}: {exc}")
+
+    # A test that does not exist cannot catch anything; pytest would refuse the whole run.
+    pending = [m for m in mutations if m.name not in outcomes]
+    nodes, collect_output = collect(copy, env, [t for m in pending for t in m.tests])
+    for m in pending:
+        missing = [t for t in m.tests if not any(covers(t, n) for n in nodes)]
+        if missing:
+            errors = [line for line in collect_output.splitlines() if line.startswith("ERROR")]
+            outcomes[m.name] = Outcome(m, "NO-TEST", detail="not collected: " + ", ".join(missing + errors))
+
+    # The baseline: every test still wanted, once, unmutated and without -x, so that each
+    # failure is known. "Caught" means nothing for a test that fails anyway.
+    pending = [m for m in mutations if m.name not in outcomes]
+    wanted = list(dict.fromkeys(t for m in pending for t in m.tests))
+    if wanted:
+        print(f"baseline: {len(wanted)} test id(s) unmutated ...", flush=True)
+        started = time.monotonic()
+        baseline = pytest(copy, env, ["-rfE", *wanted])
+        output = baseline.stdout + baseline.stderr
+        print(f"baseline: {tail(output, 1)} ({time.monotonic() - started:.0f}s)", flush=True)
+        broken = failed_nodes(output)
+        for line in output.splitlines():
+            if line.startswith(("FAILED ", "ERROR ")):
+                print(f"baseline: {line}", flush=True)
+        if baseline.returncode not in (0, 1) or (baseline.returncode == 1 and not broken):
+            print(tail(output, 40))
+            raise SystemExit(f"the baseline run failed (pytest exit {baseline.returncode}); nothing was mutated")
+        for m in pending:
+            failing = [n for n in broken if any(covers(t, n) or covers(n, t) for t in m.tests)]
+            if failing:
+                outcomes[m.name] = Outcome(m, "BASELINE", detail="fails unmutated: " + ", ".join(failing))
+
+    for m in mutations:
+        if m.name in outcomes:
+            continue
+        print(f"{m.name} ...", end=" ", flush=True)
+        outcomes[m.name] = outcome = run_mutation(copy, env, m)
+        print(f"{outcome.result} ({outcome.seconds:.0f}s)", flush=True)
+
+    width = max(len(m.name) for m in mutations)
+    print(f"\n{'mutation':<{width}}  {'result':<8}  {'seconds':>7}  detail")
+    for m in mutations:
+        o = outcomes[m.name]
+        detail = o.detail.replace("\n", "\n" + " " * (width + 22))
+        print(f"{m.name:<{width}}  {o.result:<8}  {o.seconds:>7.1f}  {detail}")
+    print(f"\ntotal {time.monotonic() - total_started:.0f}s")
+    return 0 if all(o.result == "caught" for o in outcomes.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
