@@ -9,7 +9,7 @@ LOCK := requirements/dev.lock
 UV_VERSION := 0.13.9
 PACKAGES := core api worker operator
 
-.PHONY: help venv lock locks images run test test-fast mutate lint format docs bench clean
+.PHONY: help venv lock locks images run dashboard dashboard-deps test test-fast mutate lint format docs bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,10 +47,16 @@ images: ## build the three images with Docker (jobq-api:dev, jobq-worker:dev, jo
 	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine is reachable; the Dockerfiles are checked by make lint (hadolint) instead" >&2; exit 1; }
 	for svc in $(IMAGES); do docker build -f $$svc/Dockerfile -t jobq-$$svc:dev . || exit 1; done
 
-run: venv ## run PostgreSQL, Redis, the API and two workers locally; Ctrl-C stops
+run: venv dashboard ## run PostgreSQL, Redis, the API (with the dashboard) and two workers locally; Ctrl-C stops
 	$(BIN)/jobq run
 
-lint: venv ## ruff, mypy (strict on core), import-linter, hadolint
+dashboard-deps: ## install the dashboard's npm packages (npm ci once per lock, cached under ~/.cache/jobq)
+	bash tools/dashboard/deps.sh
+
+dashboard: dashboard-deps ## build the dashboard into dashboard/dist when its sources changed
+	bash tools/dashboard/build.sh
+
+lint: venv dashboard-deps ## ruff, mypy (strict on core), import-linter, hadolint, the dashboard's types
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy core/jobq_core
@@ -60,9 +66,12 @@ lint: venv ## ruff, mypy (strict on core), import-linter, hadolint
 	$(BIN)/python -m tools.docs --check
 	$(BIN)/python -m tools.dashboards --check
 	$(BIN)/python -m tools.chart_docs --check
+	$(BIN)/python -m tools.api_types --check
+	cd dashboard && npm run --silent typecheck
 
-docs: venv ## regenerate the README's and the chart README's tables from their declarations
+docs: venv dashboard-deps ## regenerate the README's tables and the dashboard's API types from their declarations
 	$(BIN)/python -m tools.docs
+	$(BIN)/python -m tools.api_types
 	$(BIN)/python -m tools.chart_docs
 	$(BIN)/python -m tools.dashboards
 
@@ -70,7 +79,8 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint prometheus ## everything CI runs: lint, unit, integration and e2e tests, the mutation check
+test: lint prometheus browser dashboard ## everything CI runs: lint, unit, integration, e2e and browser tests, the mutation check
+	cd dashboard && npm run --silent test
 	$(BIN)/pytest -q
 	$(BIN)/python -m tools.mutate
 
@@ -91,9 +101,17 @@ bench: venv ## run every benchmark scenario for every system; writes bench/resul
 bench-smoke: venv ## the benchmark with a few hundred jobs, results in .jobq/bench-smoke (proves it works)
 	$(BIN)/python -m bench --smoke --out .jobq/bench-smoke
 
+.PHONY: bench-dashboard
+bench-dashboard: venv dashboard browser ## measure the dashboard's budgets (bundle size, first rows, live latency, idle load)
+	$(BIN)/python -m bench.dashboard
+
 .PHONY: prometheus
 prometheus: ## install prometheus + promtool (Debian's package) when missing; the observability tests run them
 	bash tools/prometheus/ensure.sh
+
+.PHONY: browser
+browser: ## install chromium (Debian's package) when missing; the dashboard tests drive it with Playwright
+	bash tools/browser/ensure.sh
 
 .PHONY: kube-binaries cluster
 kube-binaries: ## build, or find in the cache, etcd, kube-apiserver, kube-controller-manager, kubectl, helm

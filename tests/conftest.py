@@ -69,6 +69,7 @@ TABLES_RESET_PER_TEST = [
     "jobq_api_keys",
     "jobq_queues",
     "jobq_schedules",
+    "jobq_minute_stats",
 ]
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gc
 import signal
+import socket
 import sys
 
 import uvicorn
+from fastapi import FastAPI
 
 from jobq_core.errors import ConfigurationError
 from jobq_core.settings import load
@@ -39,6 +41,24 @@ def _settle_heap() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, ending the event streams first when it shuts down.
+
+    uvicorn waits for open responses to finish before it stops, and an event stream
+    never finishes by itself; its clients reconnect (to another replica, in a rollout).
+    """
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self.app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        hub = getattr(self.app.state, "events", None)  # set by the app's lifespan
+        if hub is not None:
+            hub.end_streams()
+        await super().shutdown(sockets)
+
+
 def main() -> int:
     """Run the API until SIGTERM; exit 2 with one line when a setting is wrong."""
     try:
@@ -56,9 +76,13 @@ def main() -> int:
     # under the handlers it found; these make that second delivery a clean exit (0).
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)  # reads the dashboard's index.html, when there is one
+    except ConfigurationError as exc:
+        print(f"jobq-api: {exc}", file=sys.stderr)
+        return 2
     _settle_heap()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -68,7 +92,9 @@ def main() -> int:
         log_config=None,  # uvicorn's records go through the root logger's format (jobq_core.telemetry.logs)
         log_level=settings.log_level.lower(),
     )
-    return 0
+    server = _Server(config, app)
+    server.run()
+    return 0 if server.started else 3  # as uvicorn.run exits when start-up failed
 
 
 if __name__ == "__main__":

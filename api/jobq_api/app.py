@@ -19,17 +19,29 @@ from jobq_core.flows.submit import SingleSubmits
 from jobq_core.pg.db import create_pool
 from jobq_core.pg.jobtypes import JobTypeCache
 
-from . import problems
+from . import dashboard, problems
 from .auth import KeyCache
+from .event_hub import EventHub
 from .metrics import RequestMetrics
 from .metrics import router as metrics_router
-from .routes import jobs, meta, queues, schedules
+from .routes import api_keys, dead_groups, jobs, meta, queues, schedules, stats
+from .routes import events as events_routes
 from .settings import ApiSettings
 
 log = logging.getLogger("jobq.api")
 
-# Probes and scrapes come every few seconds and tell nothing about jobs: no spans for them.
-UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Probes and scrapes come every few seconds and tell nothing about jobs: no spans for them,
+# nor for the dashboard's pages and files, nor for the event stream (open for minutes).
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/events"})
+
+
+def untraced(scope: Scope) -> bool:
+    """Whether a request gets no server span: a probe, a scrape, or the dashboard."""
+    path: str = scope.get("path", "")
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :] or "/"
+    return path in UNTRACED_PATHS or dashboard.is_dashboard_route(path)
 
 
 class BodyLimit:
@@ -96,9 +108,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.state.job_types = JobTypeCache(pool)
         app.state.key_cache = KeyCache(settings.api_key_cache_s)
         app.state.redis_down = False
+        app.state.events = EventHub.on(
+            pool, interval_s=settings.events_interval_s, worker_timeout_s=settings.worker_timeout_s
+        )
         try:
             yield
         finally:
+            await app.state.events.close()
             await channel.close()
             await pool.close()
 
@@ -114,7 +130,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             "operation_spans": False,
             "metrics": False,
             "logs": False,
-            "exclude": lambda scope: scope.get("path") in UNTRACED_PATHS,
+            "exclude": untraced,
         },
     )
     app.state.settings = settings
@@ -122,7 +138,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(queues.router)
     app.include_router(schedules.router)
     app.include_router(meta.router)
+    app.include_router(api_keys.router)
+    app.include_router(dead_groups.router)
+    app.include_router(stats.router)
+    app.include_router(events_routes.router)
     app.include_router(metrics_router)
+    app.include_router(dashboard.router(settings))
     handlers: dict[Any, Any] = {
         RequestValidationError: problems.on_validation_error,
         problems.Problem: problems.on_problem,

@@ -21,6 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from jobq_core.flows.submit import Submitted
 from jobq_core.telemetry import metrics as m
 
+from .dashboard import is_dashboard_route
+
 m.use(m.API)
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -58,12 +60,13 @@ def _templates(app: Any) -> list[tuple[re.Pattern[str], str, set[str]]]:
 def route_template(scope: Scope) -> str:
     """The template of the route a request matched (`/v1/jobs/{job_id}`), or a fixed label.
 
-    A request answered before routing (a body refused as too large) is matched here
-    against the app's route templates, so it is still counted under its route.
+    Every dashboard route is one label. A request answered before routing (a body
+    refused as too large) is matched here against the app's route templates, so it is
+    still counted under its route.
     """
     path = getattr(scope.get("route"), "path", None)
     if isinstance(path, str):
-        return path
+        return m.DASHBOARD_ROUTE if is_dashboard_route(path) else path
     app = scope.get("app")
     if app is None or not hasattr(app, "openapi"):
         return m.UNMATCHED_ROUTE

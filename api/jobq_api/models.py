@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from jobq_core.flows.dead_groups import RETRY_CAP, SCAN_LIMIT
+from jobq_core.model.fingerprint import MESSAGE_CHARS, SAMPLE_IDS
 from jobq_core.model.priority import MAX_PRIORITY, MIN_PRIORITY
+from jobq_core.pg.apikeys import Scope
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 _NUL = "\x00"
@@ -70,6 +74,9 @@ class JobIn(BaseModel):
     tags: list[Annotated[Text, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=20, description="Labels to filter by."
     )
+    cloned_from: uuid.UUID | None = Field(
+        default=None, description="The job this one copies (the dashboard's clone and edit); stored on the new job."
+    )
 
     @model_validator(mode="after")
     def _one_start_time(self) -> JobIn:
@@ -130,6 +137,12 @@ class JobOut(BaseModel):
     error: ErrorOut | None
     cancel_requested_at: datetime | None = Field(
         default=None, description="When cancelling this running job was asked for; it stops cooperatively."
+    )
+    cloned_from: str | None = Field(
+        default=None, description="The job this one was cloned from; it may have been deleted since."
+    )
+    schedule_id: str | None = Field(
+        default=None, description="The schedule that made this job (a slot, or a run by hand)."
     )
     history: list[AttemptOut] | None = Field(default=None, description="Finished attempts (single-job reads).")
 
@@ -206,6 +219,84 @@ class WorkerListOut(BaseModel):
     workers: list[WorkerOut]
 
 
+class JobEventData(BaseModel):
+    """A `job` event's data: the job's fields a list row or a job page patches itself with."""
+
+    id: str
+    type: str
+    queue: str
+    status: Literal["scheduled", "queued", "running", "succeeded", "dead", "cancelled"]
+    priority: int
+    attempts: int
+    max_attempts: int
+    progress: float | None
+    progress_message: str | None
+    tags: list[str]
+    run_at: datetime
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ResetEventData(BaseModel):
+    """A `reset` event's data: what the client knows may be incomplete; it refetches everything."""
+
+    reason: Literal["unknown_id", "behind", "overflow"] = Field(
+        description="`unknown_id`: the Last-Event-ID is older than what the server keeps, or from another process"
+        " or start; `behind`: this client read too slowly and events were dropped for it; `overflow`: more jobs"
+        " changed at once than the stream carries."
+    )
+
+
+class JobEvent(BaseModel):
+    """`event: job`: a job was created or changed state, attempt or progress."""
+
+    event: Literal["job"]
+    id: str = Field(description="Increasing within one API process start; send it back as `Last-Event-ID`.")
+    data: JobEventData
+
+
+class QueuesEvent(BaseModel):
+    """`event: queues`: the per-queue counts changed; as `GET /v1/queues` gives them."""
+
+    event: Literal["queues"]
+    id: str
+    data: QueueListOut
+
+
+class WorkersEvent(BaseModel):
+    """`event: workers`: a worker came, went, or its running count changed; as `GET /v1/workers` gives them."""
+
+    event: Literal["workers"]
+    id: str
+    data: WorkerListOut
+
+
+class ResetEvent(BaseModel):
+    """`event: reset`: refetch everything, then keep reading (its `id` is where the stream now is)."""
+
+    event: Literal["reset"]
+    id: str
+    data: ResetEventData
+
+
+ServerEvent = Annotated[JobEvent | QueuesEvent | WorkersEvent | ResetEvent, Field(discriminator="event")]
+"""One event of `GET /v1/events`; `data` is one line of compact JSON on the wire."""
+
+
+class MeOut(BaseModel):
+    """The API key a request was made with, and what it may do."""
+
+    id: str = Field(description="The key's id (its row in the key table; never the key itself).")
+    name: str = Field(description="The name the key was created with (`jobq create-key --name`).")
+    scopes: list[str] = Field(description="Its scopes: `jobs:read`, `jobs:write`, `admin`.")
+    can_read: bool = Field(description="May read jobs, queues, schedules, job types and workers (`jobs:read`).")
+    can_write: bool = Field(
+        description="May submit, cancel, retry and delete jobs and change schedules (`jobs:write`)."
+    )
+    can_admin: bool = Field(description="May pause and resume queues (`admin`).")
+
+
 class ScheduleJobIn(BaseModel):
     """The job a schedule submits at each slot."""
 
@@ -267,9 +358,175 @@ class ScheduleOut(BaseModel):
     last_job_id: str | None
     created_at: datetime
     updated_at: datetime
+    next_runs: list[datetime] = Field(
+        default_factory=list,
+        description="The next ten fire times (UTC) from `next_run_at` on, in the schedule's time zone;"
+        " empty while paused.",
+    )
 
 
 class ScheduleListOut(BaseModel):
     """Every schedule."""
 
     schedules: list[ScheduleOut]
+
+
+class ScheduleRunsOut(BaseModel):
+    """The jobs a schedule made, newest first."""
+
+    jobs: list[JobOut]
+
+
+class StatsNumbers(BaseModel):
+    """Numbers over some rolled-up minutes (a bucket, or a whole window).
+
+    Percentiles over more than one minute are approximate: p50 is the mean of the
+    minutes' p50 weighted by their samples, p95 the highest minute's p95.
+    """
+
+    minutes: int = Field(description="How many of its minutes were rolled up (0: no data, e.g. no leader ran).")
+    completed: int = Field(description="Jobs that finished: succeeded + dead.")
+    succeeded: int = Field(description="Attempts that succeeded.")
+    failed: int = Field(description="Attempts that failed or were lost (a retried job counts each time).")
+    dead: int = Field(description="Jobs that ended dead.")
+    throughput_per_min: float | None = Field(description="`completed` per rolled-up minute; null without any.")
+    run_ms_p50: float | None = Field(description="Run time of succeeded and failed attempts, median (ms).")
+    run_ms_p95: float | None = Field(description="Run time, 95th percentile (ms).")
+    wait_ms_p50: float | None = Field(description="Queue wait (started − ready) of succeeded attempts, median (ms).")
+    wait_ms_p95: float | None = Field(description="Queue wait, 95th percentile (ms).")
+
+
+class StatsBucket(StatsNumbers):
+    """One bucket of a series."""
+
+    start: datetime = Field(description="The bucket's first minute; it lasts `bucket_s`.")
+
+
+class StatsSeries(BaseModel):
+    """A window's numbers in all, and bucket by bucket (every bucket present, oldest first)."""
+
+    summary: StatsNumbers
+    buckets: list[StatsBucket]
+
+
+class QueueStatsOut(StatsSeries):
+    """One queue's series."""
+
+    queue: str
+
+
+class StatsOut(BaseModel):
+    """Per-minute rollups over a window, read from the table the leader fills: every reader
+    gets the same numbers until the next minute is rolled up."""
+
+    window: Literal["1h", "24h", "7d"]
+    bucket_s: int = Field(description="Length of each bucket: 60, 900 or 3600 seconds.")
+    start: datetime = Field(description="The first bucket's start.")
+    end: datetime = Field(description="The last bucket's end (the last bucket may still be filling).")
+    rolled_up_until: datetime | None = Field(
+        description="The end of the latest minute rolled up; null when none is yet."
+    )
+    total: StatsSeries = Field(description="All queues together.")
+    queues: list[QueueStatsOut] = Field(description="Each queue with rows in the window, by name.")
+
+
+class AttentionItemOut(BaseModel):
+    """One thing that needs attention."""
+
+    kind: Literal["queue_latency", "failures_rising", "type_unserved", "dead_growing"]
+    queue: str | None
+    type: str | None = Field(description="The job type (`type_unserved`); null for the other kinds.")
+    message: str = Field(description="A sentence saying what is wrong, with the numbers.")
+    numbers: dict[str, float | None] = Field(description="The numbers behind it, by name (see the README).")
+
+
+class AttentionOut(BaseModel):
+    """What needs attention now."""
+
+    items: list[AttentionItemOut]
+    rolled_up_until: datetime | None = Field(
+        description="The end of the latest minute rolled up, which failures and dead jobs are judged at."
+    )
+
+
+class ApiKeyIn(BaseModel):
+    """An API key to create."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text = Field(min_length=1, max_length=200, description="A label for the key: who or what uses it.")
+    scopes: list[Scope] = Field(
+        min_length=1, max_length=10, description="`jobs:read`, `jobs:write` and/or `admin` (which includes both)."
+    )
+
+
+class ApiKeyOut(BaseModel):
+    """An API key as the API shows it: never the key itself nor its hash."""
+
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None = Field(description="When the key was revoked; null while it is valid.")
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    """A new API key, with the key itself: shown this once, stored only as a hash."""
+
+    secret: str = Field(description="The key, to send as `Authorization: Bearer <secret>`; it cannot be read again.")
+
+
+class ApiKeyListOut(BaseModel):
+    """Every API key, revoked ones too, newest first."""
+
+    api_keys: list[ApiKeyOut]
+
+
+class DeadGroupOut(BaseModel):
+    """Dead jobs of one type that failed with the same error, ids and numbers aside."""
+
+    fingerprint: str = Field(description="16 hex digits naming the group; stable across calls and releases.")
+    type: str = Field(description="The job type.")
+    error_type: str | None = Field(description="The error's type (an exception class, `TimeoutError`, `WorkerLost`).")
+    message_pattern: str = Field(
+        description="The message with ids, numbers, times, quoted strings and e-mail addresses replaced"
+        " by `<uuid>`, `<hex>`, `<n>`, `<ts>`, `'<s>'` and `<email>`."
+    )
+    sample_message: str | None = Field(
+        description=f"The newest job's message (its first {MESSAGE_CHARS:,} characters)."
+    )
+    count: int = Field(description="Dead jobs in the group, among those scanned.")
+    first_finished_at: datetime | None = Field(description="When the group's longest-dead job (of those scanned) died.")
+    last_finished_at: datetime | None = Field(description="When its latest job died.")
+    sample_job_ids: list[str] = Field(description=f"Up to {SAMPLE_IDS} of its job ids, newest first.")
+
+
+class DeadGroupListOut(BaseModel):
+    """Groups of dead jobs, the largest first, counted over the newest dead jobs."""
+
+    groups: list[DeadGroupOut]
+    scanned: int = Field(description=f"Dead jobs read, the newest first (at most {SCAN_LIMIT:,}).")
+    truncated: bool = Field(description="True when older dead jobs were not read: counts cover the scanned ones.")
+
+
+class DeadGroupRetryIn(BaseModel):
+    """How many of a group's dead jobs to retry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=RETRY_CAP,
+        description=f"At most this many, the longest dead first; default all (up to {RETRY_CAP:,}).",
+    )
+
+
+class DeadGroupRetryOut(BaseModel):
+    """What a group retry did."""
+
+    fingerprint: str
+    retried: int = Field(description="Jobs sent back to their queue with one more attempt.")
+    remaining: int = Field(description="Jobs of the group still dead, among those scanned.")
+    scanned: int = Field(description=f"Dead jobs read to find the group's (at most {SCAN_LIMIT:,}).")
+    truncated: bool = Field(description="True when older dead jobs were not read: more of the group may be there.")

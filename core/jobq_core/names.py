@@ -36,6 +36,10 @@ LEADER_LOCK_KEY = 0x6A6F6271_0002
 API_KEY_PREFIX = "jobq_"
 PROBLEM_TYPE_BASE = "https://jobq.dev/problems/"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# The header a server-sent events client resumes with (GET /v1/events).
+LAST_EVENT_ID_HEADER = "Last-Event-ID"
+# Where the API serves the dashboard's built files (`JOBQ_DASHBOARD_DIR`), after any public path prefix.
+DASHBOARD_PATH = "/ui"
 
 
 def redis_queue_key(queue: str) -> str:

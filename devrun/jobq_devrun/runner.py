@@ -34,6 +34,19 @@ from .scaler import LocalScaler
 from .servers import LocalServer, die_with_parent, free_port, start_postgres, start_redis
 from .settings import AutoscaleSettings
 
+# The dashboard's build in this checkout (`npm run build` in dashboard/); devrun runs from
+# its source tree (an editable install), never from an image.
+DASHBOARD_BUILD = Path(__file__).resolve().parents[2] / "dashboard" / "dist"
+DASHBOARD_DIR_VAR = f"{ENV_PREFIX}DASHBOARD_DIR"
+
+
+def dashboard_dir(env: dict[str, str], build: Path = DASHBOARD_BUILD) -> str | None:
+    """The folder the API should serve the dashboard from: `JOBQ_DASHBOARD_DIR` when set
+    (empty: none), else the checkout's build when there is one."""
+    if DASHBOARD_DIR_VAR in env:
+        return env[DASHBOARD_DIR_VAR] or None
+    return str(build) if (build / "index.html").is_file() else None
+
 
 def _admin_key(database_url: str, key_file: Path) -> str:
     """The admin key saved in `key_file` if it is still valid, else a new one (saved there)."""
@@ -114,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
         port = args.port or free_port()
         env[f"{ENV_PREFIX}HOST"] = args.host
         env[f"{ENV_PREFIX}PORT"] = str(port)
-        api = _start_child("jobq_api", env)
+        dashboard = dashboard_dir(env)
+        api_env = {**env, DASHBOARD_DIR_VAR: dashboard} if dashboard else env
+        api = _start_child("jobq_api", api_env)
         children.append(api)
         worker_ports: list[int] = []
 
@@ -139,8 +154,9 @@ def run(args: argparse.Namespace) -> int:
         # The URL is printed once jobs can be submitted and run: the workers' job types
         # are registered (an unknown type is refused with 422) and they take work.
         asyncio.run(wait_for_workers(database_url, scaler.workers if scaler is not None else children[1:]))
+        dashboard_line = f"  JOBQ_DASHBOARD_URL={api_url}/ui/\n" if dashboard else ""
         print(
-            f"\njobq is running.\n  JOBQ_API_URL={api_url}\n  JOBQ_ADMIN_KEY={key}\n"
+            f"\njobq is running.\n  JOBQ_API_URL={api_url}\n  JOBQ_ADMIN_KEY={key}\n{dashboard_line}"
             f"  data: {data_dir}\n  try: curl -H 'Authorization: Bearer {key}' {api_url}/v1/queues\n"
             f"  metrics: {api_url}/metrics, "
             + ", ".join(f"http://{args.host}:{p}/metrics" for p in worker_ports)

@@ -25,6 +25,7 @@ V1_ENDPOINTS = [
     ("POST", "/v1/queues/default/resume"),
     ("GET", "/v1/job-types"),
     ("GET", "/v1/workers"),
+    ("GET", "/v1/me"),
 ]
 JOB = {"type": "jobq.noop"}
 

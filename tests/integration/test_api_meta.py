@@ -17,6 +17,7 @@ V1_PATHS = {
     "/v1/queues/{name}/resume",
     "/v1/job-types",
     "/v1/workers",
+    "/v1/me",
 }
 
 

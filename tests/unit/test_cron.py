@@ -291,3 +291,20 @@ def test_a_leader_ticking_within_the_grace_fires_every_slot_exactly_once(
         expected.append(slot)
         slot = next_slot(expression, timezone, slot)
     assert fired == expected
+
+
+# --- upcoming ----------------------------------------------------------------------
+
+
+def test_the_next_runs_start_at_the_next_slot_and_stay_local_across_a_clock_change() -> None:
+    """The schedule document's `next_runs`: 09:00 in Paris is 08:00 UTC, then 07:00 from 2026-03-29."""
+    runs = cron.upcoming("0 9 * * *", PARIS, utc("2026-03-27T08:00:00"))
+    assert len(runs) == 10
+    assert runs[:4] == [
+        utc("2026-03-27T08:00:00"),
+        utc("2026-03-28T08:00:00"),
+        utc("2026-03-29T07:00:00"),
+        utc("2026-03-30T07:00:00"),
+    ]
+    assert {run.astimezone(cron.zone(PARIS)).hour for run in runs} == {9}
+    assert all(run.tzinfo == UTC for run in runs)

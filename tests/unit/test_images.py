@@ -3,7 +3,8 @@
 No container engine runs in CI, so these read the Dockerfiles (hadolint in `make lint`
 checks the rest): a non-root numeric user, an exec-form entry point that is the command
 the tests run, a base image pinned to a patch release, a final stage that carries only
-the venv; and locks whose versions are the ones the test suite ran against.
+the venv (and, in the api's, the dashboard built in a Node stage); and locks whose
+versions are the ones the test suite ran against.
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["api", "worker", "operator"]
 PINNED_BASE = re.compile(r"^python:3\.11\.\d+-slim-bookworm$")
+PINNED_NODE = re.compile(r"^node:\d+\.\d+\.\d+-bookworm-slim$")
 BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|make|build-essential|python3-dev|libpq-dev|git)\b")
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
 
 
 @dataclass
 class Stage:
-    """One `FROM` block: its image and its instructions as (keyword, arguments)."""
+    """One `FROM` block: its image, its `AS` name and its instructions as (keyword, arguments)."""
 
     image: str
+    name: str = ""
     instructions: list[tuple[str, str]] = field(default_factory=list)
 
     def args(self, keyword: str) -> list[str]:
@@ -54,7 +57,9 @@ def parse_dockerfile(text: str) -> list[Stage]:
         keyword, _, rest = line.partition(" ")
         keyword, rest = keyword.upper(), rest.strip()
         if keyword == "FROM":
-            stages.append(Stage(image=rest.split()[0]))
+            words = rest.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else ""
+            stages.append(Stage(image=words[0], name=name))
         else:
             assert stages, f"{keyword} before the first FROM"
             stages[-1].instructions.append((keyword, rest))
@@ -63,6 +68,11 @@ def parse_dockerfile(text: str) -> list[Stage]:
 
 def stages_of(service: str) -> list[Stage]:
     return parse_dockerfile((ROOT / service / "Dockerfile").read_text())
+
+
+def python_stages(service: str) -> list[Stage]:
+    """The stages that build and run the service (the api's also has a Node stage for the dashboard)."""
+    return [stage for stage in stages_of(service) if not stage.image.startswith("node:")]
 
 
 def normalise(name: str) -> str:
@@ -90,11 +100,14 @@ def env_of(stage: Stage) -> dict[str, str]:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_base_image_is_pinned_to_a_patch_release(service: str) -> None:
-    stages = stages_of(service)
+    stages = python_stages(service)
     assert len(stages) >= 2, "multi-stage: a build stage and a runtime stage"
     for stage in stages:
         assert PINNED_BASE.match(stage.image), f"{service}: base {stage.image} is not pinned to a patch release"
     assert len({stage.image for stage in stages}) == 1, "build and runtime stages use the same base (the venv's python)"
+    for stage in stages_of(service):
+        if stage not in stages:
+            assert PINNED_NODE.match(stage.image), f"{service}: base {stage.image} is not pinned to a patch release"
 
 
 def test_the_locks_are_resolved_for_the_images_python() -> None:
@@ -145,8 +158,8 @@ def test_the_final_stage_carries_only_the_venv(service: str) -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_build_stage_installs_its_own_hashed_lock(service: str) -> None:
-    runs = " ".join(stages_of(service)[0].args("RUN"))
-    copies = " ".join(stages_of(service)[0].args("COPY"))
+    runs = " ".join(python_stages(service)[0].args("RUN"))
+    copies = " ".join(python_stages(service)[0].args("COPY"))
     assert f"requirements/{service}.lock" in copies
     assert "--require-hashes" in runs
     assert "--no-deps" in runs
@@ -181,6 +194,29 @@ def test_the_service_lock_covers_its_declared_dependencies(service: str) -> None
     locked = set(pins(ROOT / "requirements" / f"{service}.lock"))
     missing = sorted(name for name in names - locked if name != "jobq-core")
     assert not missing, f"{service}.lock lacks {missing} (run `make locks`)"
+
+
+def test_the_api_image_builds_the_dashboard_from_its_lock_and_serves_it() -> None:
+    [node] = [stage for stage in stages_of("api") if stage.image.startswith("node:")]
+    assert node.name == "dashboard"
+    copies, runs = node.args("COPY"), node.args("RUN")
+    lock_copy = next(i for i, rest in enumerate(copies) if "dashboard/package-lock.json" in rest)
+    sources_copy = next(i for i, rest in enumerate(copies) if rest.split()[0] == "dashboard/")
+    assert lock_copy < sources_copy, "the dependencies' layer is cached apart from the sources"
+    assert any(rest.startswith("npm ci") and "--ignore-scripts" in rest for rest in runs), "installed from the lock"
+    assert not any("npm install" in rest for rest in runs)
+    assert "npm run build" in runs
+    final = stages_of("api")[-1]
+    [dist_copy] = [rest for rest in final.args("COPY") if rest.startswith("--from=dashboard ")]
+    _, source, target = dist_copy.split()
+    assert source == "/src/dashboard/dist"
+    assert env_of(final)["JOBQ_DASHBOARD_DIR"] == target, "the API serves the files the image carries"
+
+
+def test_the_build_context_carries_the_dashboard_sources_not_its_local_build() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert "dashboard" not in ignored
+    assert {"dashboard/node_modules", "**/dist"} <= ignored
 
 
 def test_the_operator_image_carries_no_web_stack_and_the_api_no_kopf() -> None:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -174,6 +175,69 @@ def test_worker_bounds_are_named(env: pytest.MonkeyPatch) -> None:
     assert config_error(WorkerServiceSettings).startswith("JOBQ_CONCURRENCY ")
 
 
+@pytest.mark.parametrize("value", ["", "/jobq", "/team/jobq", "/a-b_c.d~e"])
+def test_a_public_path_is_empty_or_a_slash_path(env: pytest.MonkeyPatch, value: str) -> None:
+    env.setenv("JOBQ_PUBLIC_PATH", value)
+    assert load(ApiSettings).public_path == value
+
+
+@pytest.mark.parametrize("value", ["jobq", "/jobq/", "/", "//jobq", "/jo bq", "/a/../b", '/x"><script>', "/j?q"])
+def test_a_bad_public_path_is_named(env: pytest.MonkeyPatch, value: str) -> None:
+    env.setenv("JOBQ_PUBLIC_PATH", value)
+    message = config_error(ApiSettings)
+    assert message.startswith("JOBQ_PUBLIC_PATH ")
+    assert "/jobq" in message  # says what it should look like
+
+
+@pytest.mark.parametrize("value", ["#abc", "#A1B2C3", "#b45309"])
+def test_an_environment_colour_is_a_css_hex_colour(env: pytest.MonkeyPatch, value: str) -> None:
+    env.setenv("JOBQ_ENVIRONMENT_COLOR", value)
+    assert load(ApiSettings).environment_color == value
+
+
+@pytest.mark.parametrize("value", ["red", "#12", "#1234", "b45309", "#gggggg", "#b45309; x", "#b4530 "])
+def test_a_bad_environment_colour_is_named(env: pytest.MonkeyPatch, value: str) -> None:
+    env.setenv("JOBQ_ENVIRONMENT_COLOR", value)
+    message = config_error(ApiSettings)
+    assert message.startswith("JOBQ_ENVIRONMENT_COLOR ")
+    assert "#rrggbb" in message
+
+
+def test_the_dashboard_defaults_to_none_and_no_prefix(env: pytest.MonkeyPatch) -> None:
+    settings = load(ApiSettings)
+    assert (settings.dashboard_dir, settings.public_path, settings.environment_name) == (None, "", "")
+    assert settings.environment_color == "#b45309"
+
+
+def test_an_empty_dashboard_dir_is_no_dashboard(env: pytest.MonkeyPatch) -> None:
+    env.setenv("JOBQ_DASHBOARD_DIR", "")
+    assert load(ApiSettings).dashboard_dir is None
+
+
+def test_a_dashboard_dir_holding_an_index_is_taken(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<!doctype html>")
+    env.setenv("JOBQ_DASHBOARD_DIR", str(tmp_path))
+    assert load(ApiSettings).dashboard_dir == tmp_path
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "file"])
+def test_a_dashboard_dir_without_an_index_is_named(env: pytest.MonkeyPatch, tmp_path: Path, make: str) -> None:
+    target = tmp_path / "dist"
+    if make == "empty":
+        target.mkdir()
+    elif make == "file":
+        target.write_text("not a folder")
+    env.setenv("JOBQ_DASHBOARD_DIR", str(target))
+    message = config_error(ApiSettings)
+    assert message.startswith("JOBQ_DASHBOARD_DIR ")
+    assert "index.html" in message
+
+
+def test_a_long_environment_name_is_named(env: pytest.MonkeyPatch) -> None:
+    env.setenv("JOBQ_ENVIRONMENT_NAME", "x" * 61)
+    assert config_error(ApiSettings).startswith("JOBQ_ENVIRONMENT_NAME ")
+
+
 # --- the processes ---------------------------------------------------------------------
 
 
@@ -217,3 +281,33 @@ def test_a_service_without_database_url_exits_2_with_one_line(
     assert "required" in lines[0]
     assert PASSWORD not in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("variable", "index", "said"),
+    [
+        ("JOBQ_ENVIRONMENT_COLOR", None, "#rrggbb"),
+        ("JOBQ_DASHBOARD_DIR", '<html><head><meta name="jobq-config" content="{}"></head></html>', "<base"),
+    ],
+    ids=["bad-colour", "index-without-base-placeholder"],
+)
+def test_the_api_with_a_bad_dashboard_setting_exits_2_with_one_line(
+    tmp_path: Path, variable: str, index: str | None, said: str
+) -> None:
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("JOBQ_")}
+    child_env.update(JOBQ_DATABASE_URL=DATABASE_URL, JOBQ_REDIS_URL=REDIS_URL)
+    if index is None:
+        child_env[variable] = "amber"
+    else:
+        (tmp_path / "index.html").write_text(index)
+        child_env[variable] = str(tmp_path)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "jobq_api"], env=child_env, capture_output=True, text=True, timeout=30, check=False
+    )
+
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"jobq-api: {variable} ")
+    assert said in lines[0]

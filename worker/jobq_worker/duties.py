@@ -7,7 +7,10 @@
 - rescue: workers whose heartbeat stopped are marked gone and their running jobs go
   back to the queue, or to `dead` when that attempt was their last.
 - schedules: due schedule slots become jobs.
-- prune: finished jobs past retention are deleted in small batches.
+- prune: finished jobs past retention are deleted in small batches, and minute rollups
+  past theirs.
+- roll_up: each minute that is over becomes one row per queue in jobq_minute_stats
+  (the dashboard's numbers), catching up on at most the last hour after a leader change.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from datetime import datetime
 
 import asyncpg
 
 from jobq_core.dispatch.channel import DispatchChannel
 from jobq_core.flows import schedules
 from jobq_core.flows.submit import dispatch_of, dispatch_waiting
+from jobq_core.model import stats as rollups
 from jobq_core.names import arq_job_id
+from jobq_core.pg import stats
 from jobq_core.pg.db import Q, unavailable_as_error
 
 from . import metrics
@@ -111,6 +117,17 @@ class Duties:
                 break
         async with unavailable_as_error():
             await self.pool.execute(Q["prune_stopped_workers"])
+        await stats.prune(self.pool, rollups.RETENTION.total_seconds())
         if total:
             log.info("pruned %d finished job(s)", total)
         return total
+
+    async def roll_up(self, now: datetime | None = None) -> int:
+        """Roll up the minutes that are over and not rolled up yet; return how many.
+
+        `now` defaults to the database's clock; a test passes its own to close a minute
+        without waiting for it.
+        """
+        rolled_until, db_now = await stats.watermark(self.pool)
+        span = rollups.to_roll_up(rolled_until, now or db_now)
+        return await stats.roll_up(self.pool, span) if span else 0

@@ -33,6 +33,9 @@ PROMOTE_INTERVAL_S = 0.2
 SCHEDULE_INTERVAL_S = 0.25
 RESCUE_INTERVAL_S = 1.0
 PRUNE_INTERVAL_S = 60.0
+# A look for minutes to roll up is one index lookup; a minute is rolled up within this
+# long after it closes (plus the rollup's grace).
+ROLLUP_INTERVAL_S = 5.0
 RELAY_RETRY_S = 1.0
 # Server-side keepalives on the lock connection: a leader whose host vanished loses
 # the lock after about idle + interval * count seconds.
@@ -119,6 +122,7 @@ class Leadership:
             self._every("schedules", SCHEDULE_INTERVAL_S, self.duties.fire_schedules),
             self._every("rescue", RESCUE_INTERVAL_S, rescue),
             self._every("prune", PRUNE_INTERVAL_S, self.duties.prune),
+            self._every("rollup", ROLLUP_INTERVAL_S, self.duties.roll_up),
         ]
         tasks = [asyncio.create_task(loop) for loop in loops]
         stopped = asyncio.create_task(stop.wait())

@@ -19,7 +19,7 @@ from jobq_core.model.jobtype import JobType
 from jobq_core.model.states import CANCELLABLE, RETRYABLE_BY_HAND, JobStatus
 from jobq_core.names import IDEMPOTENCY_HEADER
 from jobq_core.pg import store
-from jobq_core.pg.apikeys import Scope
+from jobq_core.pg.apikeys import ApiKey, Scope
 
 from .. import views
 from ..auth import require
@@ -55,6 +55,24 @@ def _new_job(settings: ApiSettings, item: JobIn, job_type: JobType, field_prefix
     return build(item, job_type, now, field_prefix=field_prefix + "payload")
 
 
+async def _check_clone_sources(request: Request, items: list[JobIn], field_prefix: str | None) -> None:
+    """A 422 naming `cloned_from` (`jobs[i].cloned_from` in a batch) when that job does not exist."""
+    wanted = {item.cloned_from for item in items if item.cloned_from is not None}
+    if not wanted:
+        return
+    found = await store.existing_ids(request.app.state.pool, list(wanted))
+    for i, item in enumerate(items):
+        if item.cloned_from is not None and item.cloned_from not in found:
+            field = "cloned_from" if field_prefix is None else f"{field_prefix}[{i}].cloned_from"
+            raise Problem(
+                422,
+                "validation",
+                "Invalid request",
+                f"{field}: no job with id {item.cloned_from}",
+                errors=[{"field": field, "message": f"no job with id {item.cloned_from}"}],
+            )
+
+
 async def _submit(request: Request, new_jobs: list[store.NewJob]) -> Submitted:
     state = request.app.state
     channel: DispatchChannel = state.channel
@@ -85,7 +103,7 @@ async def submit_job(
     request: Request,
     body: JobIn,
     idempotency_key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, max_length=255)] = None,
-    _: list[str] = write,
+    _: ApiKey = write,
 ) -> Response:
     """Record a job and dispatch it. A repeated idempotency key returns the first job with 200."""
     if idempotency_key is not None:
@@ -99,6 +117,7 @@ async def submit_job(
             )
         body = body.model_copy(update={"idempotency_key": idempotency_key})
     job_type = await _job_type(request, body.type, "type")
+    await _check_clone_sources(request, [body], None)
     new_job = _new_job(request.app.state.settings, body, job_type, "", datetime.now(UTC))
     result = await _submit(request, [new_job])
     job, created = result.jobs[0], result.created[0]
@@ -108,7 +127,7 @@ async def submit_job(
 
 
 @router.post("/batch", status_code=201, response_model=BatchOut, summary="Submit many jobs at once")
-async def submit_batch(request: Request, body: BatchIn, _: list[str] = write) -> Response:
+async def submit_batch(request: Request, body: BatchIn, _: ApiKey = write) -> Response:
     """Record every job in one transaction (all or nothing) and dispatch them in one pipeline."""
     settings = request.app.state.settings
     limit = settings.max_batch_jobs
@@ -120,6 +139,7 @@ async def submit_batch(request: Request, body: BatchIn, _: list[str] = write) ->
             f"{len(body.jobs)} jobs; the limit is {limit}",
             errors=[{"field": "jobs", "message": f"more than {limit} jobs"}],
         )
+    await _check_clone_sources(request, body.jobs, "jobs")
     now = datetime.now(UTC)
     # Each job type is looked up once per batch; jobs are still checked in request order,
     # so the first bad job is the one reported.
@@ -139,7 +159,7 @@ async def submit_batch(request: Request, body: BatchIn, _: list[str] = write) ->
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Read one job")
-async def get_job(request: Request, job_id: uuid.UUID, _: list[str] = read) -> Response:
+async def get_job(request: Request, job_id: uuid.UUID, _: ApiKey = read) -> Response:
     """The job with its status, attempts, progress, result or error, and attempt history."""
     pool = request.app.state.pool
     job = await store.get_job(pool, job_id)
@@ -159,7 +179,7 @@ async def list_jobs(
     created_before: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    _: list[str] = read,
+    _: ApiKey = read,
 ) -> Response:
     """Jobs newest first, filtered; follow `next_cursor` for the next page."""
     filters = store.JobFilter(
@@ -191,7 +211,7 @@ async def _refusal(pool: asyncpg.Pool, job_id: uuid.UUID, action: str, allowed: 
     responses={202: {"model": JobOut, "description": "The job is running; it has been asked to stop."}},
     summary="Cancel a job",
 )
-async def cancel_job(request: Request, job_id: uuid.UUID, _: list[str] = write) -> Response:
+async def cancel_job(request: Request, job_id: uuid.UUID, _: ApiKey = write) -> Response:
     """Cancel a job: a scheduled or queued one will not run (200); a running one is told
     to stop and ends `cancelled`, without a retry (202)."""
     pool = request.app.state.pool
@@ -209,7 +229,7 @@ async def cancel_job(request: Request, job_id: uuid.UUID, _: list[str] = write) 
 
 
 @router.post("/{job_id}/retry", response_model=JobOut, summary="Retry a dead or cancelled job")
-async def retry_job(request: Request, job_id: uuid.UUID, _: list[str] = write) -> Response:
+async def retry_job(request: Request, job_id: uuid.UUID, _: ApiKey = write) -> Response:
     """Send a dead or cancelled job back to its queue with one more attempt."""
     pool = request.app.state.pool
     job = await store.retry(pool, job_id)
@@ -220,8 +240,21 @@ async def retry_job(request: Request, job_id: uuid.UUID, _: list[str] = write) -
     return views.JSONResponse(views.job(job))
 
 
+@router.post("/{job_id}/run-now", response_model=JobOut, summary="Run a scheduled job now")
+async def run_job_now(request: Request, job_id: uuid.UUID, _: ApiKey = write) -> Response:
+    """Make a scheduled job (delayed, or waiting out a retry's back-off) due now and send it to
+    its queue; 409 for a job in any other state."""
+    pool = request.app.state.pool
+    job = await store.run_now(pool, job_id)
+    if job is None:
+        raise await _refusal(pool, job_id, "run now", "only scheduled jobs can")
+    if not await dispatch_waiting(pool, request.app.state.channel, [job]):
+        request.app.state.redis_down = True  # the row stays queued; the woken relay sends it
+    return views.JSONResponse(views.job(job))
+
+
 @router.delete("/{job_id}", status_code=204, summary="Delete a job")
-async def delete_job(request: Request, job_id: uuid.UUID, _: list[str] = write) -> Response:
+async def delete_job(request: Request, job_id: uuid.UUID, _: ApiKey = write) -> Response:
     """Delete a job that is not running."""
     pool = request.app.state.pool
     if not await store.delete(pool, job_id):

@@ -1,4 +1,4 @@
-"""Job types, workers, and the probes."""
+"""The calling key, job types, workers, and the probes."""
 
 from __future__ import annotations
 
@@ -6,25 +6,43 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from jobq_core.errors import UnavailableError
-from jobq_core.pg.apikeys import Scope
+from jobq_core.pg.apikeys import ApiKey, Scope
 from jobq_core.pg.db import Q, unavailable_as_error
 
 from .. import views
-from ..auth import require
-from ..models import JobTypeListOut, WorkerListOut
+from ..auth import any_key, require
+from ..models import JobTypeListOut, MeOut, WorkerListOut
 
 router = APIRouter()
 
 
+@router.get("/v1/me", response_model=MeOut, tags=["meta"], summary="The calling API key")
+async def me(key: ApiKey = Depends(any_key)) -> Response:
+    """The key's name and scopes, and what they allow, for a client (the dashboard) to mirror.
+
+    Any valid key may ask, whatever its scopes.
+    """
+    return views.JSONResponse(
+        {
+            "id": str(key.id),
+            "name": key.name,
+            "scopes": list(key.scopes),
+            "can_read": key.allows(Scope.JOBS_READ),
+            "can_write": key.allows(Scope.JOBS_WRITE),
+            "can_admin": key.allows(Scope.ADMIN),
+        }
+    )
+
+
 @router.get("/v1/job-types", response_model=JobTypeListOut, tags=["meta"], summary="List job types")
-async def job_types(request: Request, _: list[str] = Depends(require(Scope.JOBS_READ))) -> Response:
+async def job_types(request: Request, _: ApiKey = Depends(require(Scope.JOBS_READ))) -> Response:
     """What workers can run, with each type's payload JSON Schema."""
     types = await request.app.state.job_types.all()
     return views.JSONResponse({"job_types": [t.as_dict() for t in types.values()]})
 
 
 @router.get("/v1/workers", response_model=WorkerListOut, tags=["meta"], summary="List workers")
-async def workers(request: Request, _: list[str] = Depends(require(Scope.JOBS_READ))) -> Response:
+async def workers(request: Request, _: ApiKey = Depends(require(Scope.JOBS_READ))) -> Response:
     """Workers seen in the last hour, whether each is alive, and how many jobs it runs."""
     timeout_s = request.app.state.settings.worker_timeout_s
     async with unavailable_as_error():

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
 from jobq_core.errors import RedisUnavailable
-from jobq_core.pg.apikeys import Scope
+from jobq_core.pg.apikeys import ApiKey, Scope
 from jobq_core.pg.db import Q, unavailable_as_error
 
 from .. import views
@@ -39,7 +39,7 @@ async def _stats(request: Request) -> list[dict[str, object]]:
 
 
 @router.get("", response_model=QueueListOut, summary="List queues")
-async def list_queues(request: Request, _: list[str] = Depends(require(Scope.JOBS_READ))) -> Response:
+async def list_queues(request: Request, _: ApiKey = Depends(require(Scope.JOBS_READ))) -> Response:
     """Every queue: ready, scheduled, running and dead counts, oldest ready age, paused."""
     return views.JSONResponse({"queues": await _stats(request)})
 
@@ -58,12 +58,12 @@ async def _set_paused(request: Request, name: str, paused: bool) -> Response:
 
 
 @router.post("/{name}/pause", response_model=QueueOut, summary="Pause a queue")
-async def pause(request: Request, name: QueueName, _: list[str] = Depends(require(Scope.ADMIN))) -> Response:
+async def pause(request: Request, name: QueueName, _: ApiKey = Depends(require(Scope.ADMIN))) -> Response:
     """Stop starting jobs from this queue; they wait until it is resumed."""
     return await _set_paused(request, name, True)
 
 
 @router.post("/{name}/resume", response_model=QueueOut, summary="Resume a queue")
-async def resume(request: Request, name: QueueName, _: list[str] = Depends(require(Scope.ADMIN))) -> Response:
+async def resume(request: Request, name: QueueName, _: ApiKey = Depends(require(Scope.ADMIN))) -> Response:
     """Start jobs from this queue again."""
     return await _set_paused(request, name, False)

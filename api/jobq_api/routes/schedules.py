@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from jobq_core.errors import UnknownJobType
+from jobq_core.flows.submit import submit
 from jobq_core.model import cron
 from jobq_core.model.payloads import check
 from jobq_core.pg import schedules
-from jobq_core.pg.apikeys import Scope
+from jobq_core.pg.apikeys import ApiKey, Scope
 from jobq_core.pg.db import Q, unavailable_as_error
 from jobq_core.pg.schedules import JobTemplate
 
 from .. import views
 from ..auth import require
-from ..models import ScheduleIn, ScheduleJobIn, ScheduleListOut, ScheduleOut, SchedulePatch
+from ..metrics import count_submitted
+from ..models import JobOut, ScheduleIn, ScheduleJobIn, ScheduleListOut, ScheduleOut, SchedulePatch, ScheduleRunsOut
 from ..problems import Problem, conflict, not_found
 
+log = logging.getLogger("jobq.api")
+NEXT_RUNS = 10
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
 read = Depends(require(Scope.JOBS_READ))
 write = Depends(require(Scope.JOBS_WRITE))
@@ -62,8 +68,18 @@ def _check_cron(expression: str, timezone: str) -> None:
         raise _invalid("cron", str(exc)) from None
 
 
+def _next_runs(row: asyncpg.Record) -> list[datetime]:
+    if row["paused"]:
+        return []
+    try:
+        return cron.upcoming(row["cron"], row["timezone"], row["next_run_at"], NEXT_RUNS)
+    except (ValueError, KeyError) as exc:  # a row written behind the API's back
+        log.warning("schedule %s: no next runs: %s", row["name"], exc)
+        return []
+
+
 def _schedule(row: asyncpg.Record) -> dict[str, object]:
-    return dict(row)
+    return {**dict(row), "next_runs": _next_runs(row)}
 
 
 def _name_taken(name: str) -> Problem:
@@ -71,7 +87,7 @@ def _name_taken(name: str) -> Problem:
 
 
 @router.post("", status_code=201, response_model=ScheduleOut, summary="Create a schedule")
-async def create_schedule(request: Request, body: ScheduleIn, _: list[str] = write) -> Response:
+async def create_schedule(request: Request, body: ScheduleIn, _: ApiKey = write) -> Response:
     """Store a schedule; it first fires at its next slot."""
     _check_cron(body.cron, body.timezone)
     template = await _template(request, body.job)
@@ -92,7 +108,7 @@ async def create_schedule(request: Request, body: ScheduleIn, _: list[str] = wri
 
 
 @router.get("", response_model=ScheduleListOut, summary="List schedules")
-async def list_schedules(request: Request, _: list[str] = read) -> Response:
+async def list_schedules(request: Request, _: ApiKey = read) -> Response:
     """Every schedule, by name."""
     async with unavailable_as_error():
         rows = await request.app.state.pool.fetch(Q["list_schedules"])
@@ -108,7 +124,7 @@ async def _get(request: Request, schedule_id: uuid.UUID) -> asyncpg.Record:
 
 
 @router.get("/{schedule_id}", response_model=ScheduleOut, summary="Read a schedule")
-async def get_schedule(request: Request, schedule_id: uuid.UUID, _: list[str] = read) -> Response:
+async def get_schedule(request: Request, schedule_id: uuid.UUID, _: ApiKey = read) -> Response:
     """One schedule, with its next and last run."""
     return views.JSONResponse(_schedule(await _get(request, schedule_id)))
 
@@ -139,27 +155,52 @@ async def _update(request: Request, current: asyncpg.Record, patch: SchedulePatc
 
 
 @router.patch("/{schedule_id}", response_model=ScheduleOut, summary="Change a schedule")
-async def update_schedule(
-    request: Request, schedule_id: uuid.UUID, body: SchedulePatch, _: list[str] = write
-) -> Response:
+async def update_schedule(request: Request, schedule_id: uuid.UUID, body: SchedulePatch, _: ApiKey = write) -> Response:
     """Change any field; the schedule next fires at its next slot from now."""
     return await _update(request, await _get(request, schedule_id), body)
 
 
 @router.post("/{schedule_id}/pause", response_model=ScheduleOut, summary="Pause a schedule")
-async def pause_schedule(request: Request, schedule_id: uuid.UUID, _: list[str] = write) -> Response:
+async def pause_schedule(request: Request, schedule_id: uuid.UUID, _: ApiKey = write) -> Response:
     """Stop firing until resumed; slots while paused are skipped."""
     return await _update(request, await _get(request, schedule_id), SchedulePatch(paused=True))
 
 
 @router.post("/{schedule_id}/resume", response_model=ScheduleOut, summary="Resume a schedule")
-async def resume_schedule(request: Request, schedule_id: uuid.UUID, _: list[str] = write) -> Response:
+async def resume_schedule(request: Request, schedule_id: uuid.UUID, _: ApiKey = write) -> Response:
     """Fire again from the next slot."""
     return await _update(request, await _get(request, schedule_id), SchedulePatch(paused=False))
 
 
+@router.post("/{schedule_id}/run", status_code=201, response_model=JobOut, summary="Run a schedule now")
+async def run_schedule(request: Request, schedule_id: uuid.UUID, _: ApiKey = write) -> Response:
+    """Make one job from the schedule's job template now, paused or not. It is outside the
+    slots: the next slot fires as it would have, once."""
+    schedule = await _get(request, schedule_id)
+    state = request.app.state
+    result = await submit(state.pool, state.channel, [schedules.job_now(schedule, datetime.now(UTC))])
+    count_submitted(result)
+    if not result.dispatched:
+        state.redis_down = True  # the row stays queued; the woken relay sends it
+    job = result.jobs[0]
+    return views.JSONResponse(views.job(job), status_code=201, headers={"Location": f"/v1/jobs/{job['id']}"})
+
+
+@router.get("/{schedule_id}/runs", response_model=ScheduleRunsOut, summary="A schedule's recent runs")
+async def schedule_runs(
+    request: Request,
+    schedule_id: uuid.UUID,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    _: ApiKey = read,
+) -> Response:
+    """The jobs the schedule made (slots and runs by hand), newest first, with their status."""
+    await _get(request, schedule_id)
+    rows = await schedules.recent_jobs(request.app.state.pool, schedule_id, limit)
+    return views.JSONResponse({"jobs": [views.job(r) for r in rows]})
+
+
 @router.delete("/{schedule_id}", status_code=204, summary="Delete a schedule")
-async def delete_schedule(request: Request, schedule_id: uuid.UUID, _: list[str] = write) -> Response:
+async def delete_schedule(request: Request, schedule_id: uuid.UUID, _: ApiKey = write) -> Response:
     """Delete a schedule; jobs it already made stay."""
     async with unavailable_as_error():
         deleted = await request.app.state.pool.fetchval(Q["delete_schedule"], schedule_id)

@@ -48,6 +48,7 @@ class JobRequest(Protocol):
     timeout_s: float | None
     idempotency_key: str | None
     tags: list[str]
+    cloned_from: uuid.UUID | None
 
 
 def build(sub: JobRequest, job_type: JobType, now: datetime, *, field_prefix: str = "payload") -> store.NewJob:
@@ -72,6 +73,7 @@ def build(sub: JobRequest, job_type: JobType, now: datetime, *, field_prefix: st
         idempotency_key=sub.idempotency_key,
         tags=list(sub.tags),
         run_at=run_at,
+        cloned_from=sub.cloned_from,
     )
 
 

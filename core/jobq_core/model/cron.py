@@ -66,6 +66,14 @@ def next_slot(expression: str, timezone: str, after: datetime) -> datetime:
     return result.astimezone(UTC)
 
 
+def upcoming(expression: str, timezone: str, next_run_at: datetime, count: int = 10) -> list[datetime]:
+    """`count` fire times from `next_run_at` (the schedule's next slot) on, in UTC."""
+    slots = [next_run_at.astimezone(UTC)]
+    while len(slots) < count:
+        slots.append(next_slot(expression, timezone, slots[-1]))
+    return slots
+
+
 def _last_slot_at_or_before(expression: str, timezone: str, moment: datetime) -> datetime:
     local = (moment + _EPSILON).astimezone(zone(timezone))
     it = croniter(expression, local, second_at_beginning=_six_fields(expression))

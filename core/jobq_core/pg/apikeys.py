@@ -6,6 +6,7 @@ import enum
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -51,21 +52,62 @@ def allows(granted: list[str], needed: Scope) -> bool:
     return Scope.ADMIN in granted or needed in granted
 
 
+@dataclass(frozen=True)
+class ApiKey:
+    """What is known about a valid key: its id, the name it was created with, its scopes."""
+
+    id: uuid.UUID
+    name: str
+    scopes: tuple[str, ...]
+
+    def allows(self, needed: Scope) -> bool:
+        """Whether this key may do what `needed` guards."""
+        return allows(list(self.scopes), needed)
+
+
 async def create(db: asyncpg.Pool | asyncpg.Connection, name: str, scopes: list[Scope]) -> str:
     """Store a new key and return it; this is the only time it is seen in clear."""
-    key = generate()
-    async with unavailable_as_error():
-        await db.execute(Q["insert_api_key"], uuid.uuid4(), name, hash_key(key), [str(s) for s in scopes])
+    _, key = await issue(db, name, scopes)
     return key
 
 
-async def scopes_of_hash(db: asyncpg.Pool | asyncpg.Connection, key_hash: str) -> list[str] | None:
-    """The scopes of a valid key given its hash, or None for an unknown or revoked one."""
+async def issue(db: asyncpg.Pool | asyncpg.Connection, name: str, scopes: list[Scope]) -> tuple[asyncpg.Record, str]:
+    """Store a new key; its row (id, name, scopes, created_at, revoked_at) and the key in
+    clear, which is seen this once."""
+    key = generate()
     async with unavailable_as_error():
-        row = await db.fetchrow(Q["api_key_scopes"], key_hash)
-    return None if row is None else list(row["scopes"])
+        row = await db.fetchrow(Q["insert_api_key"], uuid.uuid4(), name, hash_key(key), [str(s) for s in scopes])
+    assert row is not None
+    return row, key
+
+
+async def list_all(db: asyncpg.Pool | asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every key, revoked ones too, newest first: id, name, scopes, created_at, revoked_at."""
+    async with unavailable_as_error():
+        return await db.fetch(Q["list_api_keys"])
+
+
+async def revoke(db: asyncpg.Pool | asyncpg.Connection, key_id: uuid.UUID) -> asyncpg.Record | None:
+    """Revoke a key and return its row with its `key_hash`; None when there is no such key.
+
+    Idempotent: a key revoked before is returned as it was, with the time it was first
+    revoked.
+    """
+    async with unavailable_as_error():
+        row = await db.fetchrow(Q["revoke_api_key"], key_id)
+        if row is None:  # unknown, or revoked already
+            row = await db.fetchrow(Q["get_api_key"], key_id)
+    return row
+
+
+async def find_by_hash(db: asyncpg.Pool | asyncpg.Connection, key_hash: str) -> ApiKey | None:
+    """The valid key with this hash, or None for an unknown or revoked one."""
+    async with unavailable_as_error():
+        row = await db.fetchrow(Q["find_api_key"], key_hash)
+    return None if row is None else ApiKey(row["id"], row["name"], tuple(row["scopes"]))
 
 
 async def scopes_of(db: asyncpg.Pool | asyncpg.Connection, key: str) -> list[str] | None:
     """The scopes of a valid key, or None for an unknown or revoked one."""
-    return await scopes_of_hash(db, hash_key(key))
+    found = await find_by_hash(db, hash_key(key))
+    return None if found is None else list(found.scopes)

@@ -57,8 +57,7 @@ def slot_key(schedule_id: uuid.UUID, slot: datetime) -> str:
     return f"schedule:{schedule_id}:{slot.isoformat()}"
 
 
-def job_for_slot(schedule: asyncpg.Record, slot: datetime) -> store.NewJob:
-    """The job one slot submits."""
+def _job(schedule: asyncpg.Record, run_at: datetime, idempotency_key: str | None) -> store.NewJob:
     template = JobTemplate.from_json(schedule["job"])
     return store.NewJob(
         id=store.new_job_id(),
@@ -69,10 +68,29 @@ def job_for_slot(schedule: asyncpg.Record, slot: datetime) -> store.NewJob:
         priority=template.priority,
         max_attempts=template.max_attempts,
         timeout_s=template.timeout_s,
-        idempotency_key=slot_key(schedule["id"], slot),
+        idempotency_key=idempotency_key,
         tags=[*template.tags, f"schedule:{schedule['name']}"],
-        run_at=slot,
+        run_at=run_at,
+        # asyncpg's own UUID class, which orjson (encoding the row) does not know.
+        schedule_id=uuid.UUID(int=schedule["id"].int),
     )
+
+
+def job_for_slot(schedule: asyncpg.Record, slot: datetime) -> store.NewJob:
+    """The job one slot submits."""
+    return _job(schedule, slot, slot_key(schedule["id"], slot))
+
+
+def job_now(schedule: asyncpg.Record, now: datetime) -> store.NewJob:
+    """A job from the schedule's template to run now, outside its slots: no slot key, so
+    it neither takes a slot's place nor stops one from firing."""
+    return _job(schedule, now, None)
+
+
+async def recent_jobs(db: asyncpg.Pool, schedule_id: uuid.UUID, limit: int) -> list[asyncpg.Record]:
+    """The jobs the schedule made (its slots and its runs by hand), newest first."""
+    async with unavailable_as_error():
+        return await db.fetch(Q["schedule_runs"], schedule_id, limit)
 
 
 async def create(

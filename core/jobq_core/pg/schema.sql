@@ -25,7 +25,9 @@ CREATE TABLE jobq_jobs (
     result           jsonb,
     error            jsonb,
     trace_context    jsonb,
-    cancel_requested_at timestamptz
+    cancel_requested_at timestamptz,
+    cloned_from      uuid,
+    schedule_id      uuid
 );
 
 CREATE UNIQUE INDEX jobq_jobs_idempotency_key ON jobq_jobs (idempotency_key)
@@ -39,6 +41,8 @@ CREATE INDEX jobq_jobs_queued ON jobq_jobs (id) WHERE status = 'queued';
 CREATE INDEX jobq_jobs_scheduled ON jobq_jobs (run_at) WHERE status = 'scheduled';
 CREATE INDEX jobq_jobs_finished ON jobq_jobs (finished_at)
     WHERE status IN ('succeeded', 'dead', 'cancelled');
+CREATE INDEX jobq_jobs_schedule ON jobq_jobs (schedule_id, created_at DESC, id DESC)
+    WHERE schedule_id IS NOT NULL;
 
 CREATE TABLE jobq_job_attempts (
     job_id       uuid NOT NULL REFERENCES jobq_jobs (id) ON DELETE CASCADE,
@@ -50,6 +54,8 @@ CREATE TABLE jobq_job_attempts (
     error        jsonb,
     PRIMARY KEY (job_id, attempt)
 );
+
+CREATE INDEX jobq_job_attempts_finished ON jobq_job_attempts (finished_at);
 
 CREATE TABLE jobq_job_types (
     name            text PRIMARY KEY,
@@ -120,3 +126,21 @@ $$;
 
 CREATE TRIGGER jobq_jobs_notify_new AFTER INSERT ON jobq_jobs
     FOR EACH STATEMENT EXECUTE FUNCTION jobq_notify_new_jobs();
+
+-- Per-minute rollups for the dashboard (worker/jobq_worker/duties.py, `roll_up`).
+CREATE TABLE jobq_minute_stats (
+    minute        timestamptz NOT NULL,
+    queue         text NOT NULL,
+    succeeded     integer NOT NULL,
+    failed        integer NOT NULL,
+    dead          integer NOT NULL,
+    dead_total    integer NOT NULL,
+    run_samples   integer NOT NULL,
+    run_ms_p50    double precision,
+    run_ms_p95    double precision,
+    wait_samples  integer NOT NULL,
+    wait_ms_p50   double precision,
+    wait_ms_p95   double precision,
+    computed_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (minute, queue)
+);

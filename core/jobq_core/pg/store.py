@@ -48,6 +48,8 @@ class NewJob:
     tags: list[str]
     run_at: datetime
     trace_context: dict[str, str] | None = None
+    cloned_from: uuid.UUID | None = None
+    schedule_id: uuid.UUID | None = None
 
 
 class _JobIds:
@@ -132,6 +134,13 @@ async def get_job(db: Executor, job_id: uuid.UUID) -> asyncpg.Record | None:
     """The job row, or None."""
     async with unavailable_as_error():
         return await db.fetchrow(Q["get_job"], job_id)
+
+
+async def existing_ids(db: Executor, job_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `job_ids` are jobs."""
+    async with unavailable_as_error():
+        rows = await db.fetch(Q["existing_job_ids"], list(job_ids))
+    return {r["id"] for r in rows}
 
 
 async def job_attempts(db: Executor, job_id: uuid.UUID) -> list[asyncpg.Record]:
@@ -243,6 +252,12 @@ async def retry(db: Executor, job_id: uuid.UUID) -> asyncpg.Record | None:
         return await db.fetchrow(Q["retry_job"], job_id)
 
 
+async def run_now(db: Executor, job_id: uuid.UUID) -> asyncpg.Record | None:
+    """Make a scheduled job due now (queued, to be dispatched); None when it is not scheduled."""
+    async with unavailable_as_error():
+        return await db.fetchrow(Q["run_now_job"], job_id)
+
+
 async def delete(db: Executor, job_id: uuid.UUID) -> bool:
     """Delete a job that is not running."""
     async with unavailable_as_error():
@@ -265,3 +280,19 @@ async def request_cancel(db: Executor, job_id: uuid.UUID) -> asyncpg.Record | No
     """Ask for a running job to be cancelled; None when it is not running."""
     async with unavailable_as_error():
         return await db.fetchrow(Q["request_cancel"], job_id)
+
+
+async def newest_dead(
+    db: Executor, *, queue: str | None, type: str | None, limit: int, message_chars: int
+) -> list[asyncpg.Record]:
+    """Up to `limit` dead jobs, newest first: id, type, finished_at, error_type and the
+    first `message_chars` characters of the error message."""
+    async with unavailable_as_error():
+        return await db.fetch(Q["newest_dead_jobs"], queue, type, limit, message_chars)
+
+
+async def retry_dead(db: Executor, job_ids: Sequence[uuid.UUID]) -> list[asyncpg.Record]:
+    """Send dead jobs back to the queue, as `retry` does, in one statement; the rows
+    retried (those still dead and not being retried by another call)."""
+    async with unavailable_as_error():
+        return await db.fetch(Q["retry_dead_jobs"], list(job_ids))

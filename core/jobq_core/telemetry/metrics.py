@@ -33,6 +33,8 @@ from prometheus_client.registry import Collector
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # A route that matched nothing: one label value, never the raw path.
 UNMATCHED_ROUTE = "unmatched"
+# Every page and file of the dashboard (`/ui/…`, and `/` that redirects there): one label value.
+DASHBOARD_ROUTE = "dashboard"
 
 # Request latencies: a few milliseconds to a slow batch of thousands of jobs.
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -9,13 +9,13 @@
 -- it is one round trip and its own transaction (all rows or none), where BEGIN, the
 -- mark, the insert and COMMIT took four.
 INSERT INTO jobq_jobs (id, type, queue, status, payload, priority, max_attempts, timeout_s,
-                       idempotency_key, tags, run_at, trace_context)
+                       idempotency_key, tags, run_at, trace_context, cloned_from, schedule_id)
 SELECT id, type, queue, status, payload, priority, max_attempts, timeout_s,
-       idempotency_key, tags, run_at, trace_context
+       idempotency_key, tags, run_at, trace_context, cloned_from, schedule_id
 FROM jsonb_to_recordset($1::jsonb) AS j(
     id uuid, type text, queue text, status text, payload jsonb, priority smallint,
     max_attempts integer, timeout_s double precision, idempotency_key text, tags text[],
-    run_at timestamptz, trace_context jsonb)
+    run_at timestamptz, trace_context jsonb, cloned_from uuid, schedule_id uuid)
 WHERE (SELECT set_config('jobq.dispatches', 'on', true)) = 'on'
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
@@ -25,6 +25,10 @@ SELECT * FROM jobq_jobs WHERE idempotency_key = ANY($1::text[]);
 
 -- name: get_job
 SELECT * FROM jobq_jobs WHERE id = $1;
+
+-- name: existing_job_ids
+-- Which of the ids $1 are jobs.
+SELECT id FROM jobq_jobs WHERE id = ANY($1::uuid[]);
 
 -- name: job_attempts
 SELECT attempt, worker_id, started_at, finished_at, outcome, error
@@ -112,6 +116,13 @@ UPDATE jobq_jobs
 SET status = 'queued', run_at = now(), finished_at = NULL,
     max_attempts = GREATEST(max_attempts, attempts + 1)
 WHERE id = $1 AND status IN ('dead', 'cancelled')
+RETURNING *;
+
+-- name: run_now_job
+-- Run a scheduled job now (a delayed job, or a retry waiting out its back-off): it is
+-- due at once, for the caller to dispatch.
+UPDATE jobq_jobs SET status = 'queued', run_at = now()
+WHERE id = $1 AND status = 'scheduled'
 RETURNING *;
 
 -- name: delete_job
@@ -211,3 +222,32 @@ RETURNING id;
 -- worker hands back any it is not in fact running (a claim whose answer was lost).
 SELECT id, attempts FROM jobq_jobs
 WHERE worker_id = $1 AND status = 'running' AND started_at < now() - make_interval(secs => $2::float8);
+
+-- name: newest_dead_jobs
+-- The newest $3 dead jobs, optionally only of queue $1 and type $2, with the first $4
+-- characters of their error message: the page dead-job groups are counted over
+-- (jobq_core.flows.dead_groups). PostgreSQL finds them through jobq_jobs_finished read
+-- backwards, stopping at the limit, or, when dead jobs are few, through the status column
+-- of jobq_jobs_queue_status (a skip scan, PostgreSQL 18). Either way a database of mostly
+-- succeeded jobs is read past them: an index on (finished_at) WHERE status = 'dead'
+-- would read exactly the rows returned.
+SELECT id, type, finished_at, error->>'type' AS error_type, left(error->>'message', $4) AS message
+FROM jobq_jobs
+WHERE status = 'dead' AND ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR type = $2)
+ORDER BY finished_at DESC, id DESC
+LIMIT $3;
+
+-- name: retry_dead_jobs
+-- Retry by hand, for many dead jobs at once ($1 their ids): as retry_job does for one.
+-- Rows another retry holds are skipped rather than waited for.
+WITH picked AS (
+    SELECT id FROM jobq_jobs WHERE id = ANY($1::uuid[]) AND status = 'dead'
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobq_jobs
+SET status = 'queued', run_at = now(), finished_at = NULL,
+    max_attempts = GREATEST(max_attempts, attempts + 1)
+FROM picked
+WHERE jobq_jobs.id = picked.id AND jobq_jobs.status = 'dead'
+RETURNING jobq_jobs.*;

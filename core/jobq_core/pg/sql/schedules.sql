@@ -35,3 +35,9 @@ FOR UPDATE SKIP LOCKED;
 UPDATE jobq_schedules
 SET next_run_at = $2, last_run_at = coalesce($3, last_run_at), last_job_id = coalesce($4, last_job_id)
 WHERE id = $1;
+
+-- name: schedule_runs
+-- The jobs schedule $1 made, newest first (jobq_jobs.schedule_id, set since migration 0004).
+SELECT * FROM jobq_jobs WHERE schedule_id = $1
+ORDER BY created_at DESC, id DESC
+LIMIT $2;

@@ -1,0 +1,241 @@
+"""`python -m bench.dashboard` (`make bench-dashboard`): the dashboard's budgets, measured.
+
+Starts its own PostgreSQL and Redis, the API serving dashboard/dist, one worker, and
+Debian's Chromium through Playwright, then measures:
+
+- the JavaScript a first visit loads, gzipped (budget: 200 KB);
+- navigation to the first rows of the jobs list, in a cold browser context (budget: 1.0 s);
+- how long after a job's state changes in PostgreSQL the open jobs page shows it, over
+  the event stream (budget: p95 2 s);
+- the PostgreSQL statements per second that 20 idle open dashboards add (budget: 1).
+
+Writes bench/results/dashboard.json and prints a table. Needs `make dashboard browser`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+from jobq_devrun.servers import free_port, start_postgres, start_redis
+from playwright.async_api import Browser, Page, async_playwright
+
+from jobq_core.pg import apikeys
+from jobq_core.pg.migrate import migrate_url
+from tests.support.processes import service_env, start, start_worker
+
+ROOT = Path(__file__).resolve().parent.parent
+DIST = ROOT / "dashboard" / "dist"
+RESULTS = Path(__file__).parent / "results" / "dashboard.json"
+COLD_LOADS = 7
+STATE_CHANGES = 20
+IDLE_DASHBOARDS = 20
+IDLE_SECONDS = 20.0
+
+
+@dataclass
+class Budgets:
+    """What was measured, next to its budget."""
+
+    initial_js_gzip_kb: float
+    first_rows_cold_s_median: float
+    first_rows_cold_s_max: float
+    state_change_visible_s_p50: float
+    state_change_visible_s_p95: float
+    idle_queries_per_s_without: float
+    idle_queries_per_s_with_20: float
+
+    @property
+    def added_by_20_idle(self) -> float:
+        return self.idle_queries_per_s_with_20 - self.idle_queries_per_s_without
+
+
+def initial_js_gzip_kb() -> float:
+    """The scripts index.html loads, each gzipped (level 6, as servers commonly send them)."""
+    html = (DIST / "index.html").read_text()
+    scripts = re.findall(r'<script[^>]*src="\./([^"]+)"', html)
+    preloads = re.findall(r'rel="modulepreload"[^>]*href="\./([^"]+)"', html)
+    sources = scripts + preloads
+    return sum(len(gzip.compress((DIST / s).read_bytes(), 6)) for s in sources) / 1024
+
+
+@dataclass
+class Stack:
+    url: str
+    key: str
+    pool: asyncpg.Pool
+
+
+@asynccontextmanager
+async def stack() -> AsyncIterator[Stack]:
+    """PostgreSQL, Redis, the API serving the build, one worker, an admin key."""
+    with tempfile.TemporaryDirectory(prefix="jobq-bench-dashboard-") as tmp:
+        pg = start_postgres(Path(tmp) / "pg", durable=True)
+        rd = start_redis(Path(tmp) / "redis", durable=False)
+        services = []
+        try:
+            await migrate_url(pg.url)
+            pool = await asyncpg.create_pool(pg.url, min_size=1, max_size=4)
+            key = await apikeys.create(pool, "bench", [apikeys.Scope.ADMIN])
+            port = free_port()
+            env = service_env(pg.url, rd.url, JOBQ_HOST="127.0.0.1", JOBQ_PORT=str(port), JOBQ_DASHBOARD_DIR=str(DIST))
+            api = start("jobq_api", env, Path(tmp) / "api.log")
+            services.append(api)
+            services.append(await start_worker(pool, service_env(pg.url, rd.url), Path(tmp) / "worker.log"))
+            url = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(base_url=url) as client:
+                for _ in range(200):
+                    try:
+                        if (await client.get("/readyz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.1)
+            yield Stack(url, key, pool)
+            await pool.close()
+        finally:
+            for service in services:
+                service.stop()
+            rd.stop()
+            pg.stop()
+
+
+async def open_signed_in(browser: Browser, s: Stack, path: str) -> Page:
+    """A page in a new (cold) context with the key remembered for the tab, at `path`."""
+    context = await browser.new_context(base_url=s.url)
+    await context.add_init_script(f"sessionStorage.setItem('jobq.key', {json.dumps(s.key)})")
+    page = await context.new_page()
+    await page.goto(path)
+    return page
+
+
+async def first_rows(browser: Browser, s: Stack) -> list[float]:
+    """Seconds from navigation start to the first row of the jobs list, each in a cold context."""
+    times = []
+    for _ in range(COLD_LOADS):
+        page = await open_signed_in(browser, s, "/ui/jobs")
+        await page.wait_for_selector("table.list tbody tr")
+        times.append(await page.evaluate("performance.now()") / 1000)
+        await page.context.close()
+    return times
+
+
+async def state_changes(browser: Browser, s: Stack) -> list[float]:
+    """Seconds from a job's finish in PostgreSQL to the open jobs page showing it succeeded."""
+    page = await open_signed_in(browser, s, "/ui/jobs")
+    await page.wait_for_selector("table.list")
+    await page.wait_for_selector(".stream-live")
+    await page.evaluate(
+        """() => { window.seen = {}; new MutationObserver(() => {
+            for (const row of document.querySelectorAll('table.list tbody tr')) {
+              const id = row.querySelector('a')?.textContent;
+              if (id && !window.seen[id] && row.querySelector('.status-succeeded')) window.seen[id] = Date.now();
+            }}).observe(document.body, {subtree: true, childList: true, characterData: true}); }"""
+    )
+    delays = []
+    async with httpx.AsyncClient(base_url=s.url, headers={"Authorization": f"Bearer {s.key}"}) as client:
+        for _ in range(STATE_CHANGES):
+            job = (await client.post("/v1/jobs", json={"type": "jobq.sleep", "payload": {"seconds": 1.5}})).json()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                seen = await page.evaluate(f"window.seen[{json.dumps(job['id'])}] ?? null")
+                if seen:
+                    break
+                await asyncio.sleep(0.05)
+            sql = "SELECT finished_at FROM jobq_jobs WHERE id = $1::uuid"
+            finished: datetime = await s.pool.fetchval(sql, job["id"])
+            delays.append(seen / 1000 - finished.timestamp())
+    await page.context.close()
+    return delays
+
+
+async def statements_per_s(s: Stack, seconds: float) -> float:
+    """Transactions PostgreSQL committed per second (every statement here is its own)."""
+    sql = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    before = await s.pool.fetchval(sql)
+    await asyncio.sleep(seconds)
+    after = await s.pool.fetchval(sql)
+    return (after - before - 2) / seconds  # minus this function's own two reads
+
+
+async def idle_dashboards(browser: Browser, s: Stack) -> tuple[float, float]:
+    """Statements per second with no dashboard open, then with 20 idle ones on the jobs page."""
+    without = await statements_per_s(s, IDLE_SECONDS)
+    pages = [await open_signed_in(browser, s, "/ui/jobs") for _ in range(IDLE_DASHBOARDS)]
+    for page in pages:
+        await page.wait_for_selector(".stream-live")
+    await asyncio.sleep(3)  # the first loads are done
+    with_20 = await statements_per_s(s, IDLE_SECONDS)
+    for page in pages:
+        await page.context.close()
+    return without, with_20
+
+
+async def measure() -> Budgets:
+    chromium = shutil.which("chromium")
+    if chromium is None or not (DIST / "index.html").exists():
+        sys.exit("bench.dashboard needs `make dashboard browser` first")
+    async with stack() as s, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, headless=True)
+        async with httpx.AsyncClient(base_url=s.url, headers={"Authorization": f"Bearer {s.key}"}) as client:
+            await client.post("/v1/jobs/batch", json={"jobs": [{"type": "jobq.noop"}] * 500})
+        loads = await first_rows(browser, s)
+        delays = sorted(await state_changes(browser, s))
+        without, with_20 = await idle_dashboards(browser, s)
+        await browser.close()
+    return Budgets(
+        initial_js_gzip_kb=round(initial_js_gzip_kb(), 1),
+        first_rows_cold_s_median=round(statistics.median(loads), 3),
+        first_rows_cold_s_max=round(max(loads), 3),
+        state_change_visible_s_p50=round(statistics.median(delays), 3),
+        state_change_visible_s_p95=round(delays[int(0.95 * (len(delays) - 1))], 3),
+        idle_queries_per_s_without=round(without, 2),
+        idle_queries_per_s_with_20=round(with_20, 2),
+    )
+
+
+def main() -> None:
+    budgets = asyncio.run(measure())
+    RESULTS.parent.mkdir(exist_ok=True)
+    record = {**asdict(budgets), "added_by_20_idle": round(budgets.added_by_20_idle, 2)}
+    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
+    b = budgets
+    rows = [
+        ("Initial JavaScript, gzipped", f"{b.initial_js_gzip_kb} KB", "≤ 200 KB"),
+        (
+            "Navigation → first rows, cold (median / max)",
+            f"{b.first_rows_cold_s_median} / {b.first_rows_cold_s_max} s",
+            "≤ 1.0 s",
+        ),
+        (
+            "State change → visible over the stream (p50 / p95)",
+            f"{b.state_change_visible_s_p50} / {b.state_change_visible_s_p95} s",
+            "p95 ≤ 2 s",
+        ),
+        (
+            "PostgreSQL statements/s added by 20 idle dashboards",
+            f"{b.added_by_20_idle:.2f} ({b.idle_queries_per_s_without} → {b.idle_queries_per_s_with_20})",
+            "≤ 1",
+        ),
+    ]
+    print("| Measure | Result | Budget |\n| --- | --- | --- |")
+    for row in rows:
+        print(f"| {' | '.join(row)} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+// The frame around every page: environment banner, navigation, the live control.
+import { Link, Outlet, useNavigate } from "@tanstack/react-router";
+import { useEffect, useState } from "react";
+
+import { config } from "../config";
+import type { TimeZoneChoice } from "../lib/time";
+import { LiveUpdates } from "./LiveUpdates";
+import { OutageBanner } from "./Outage";
+import { usePreferences, type LiveMode, type Theme } from "./preferences";
+import { useSession } from "./session";
+import { Shortcuts } from "./Shortcuts";
+
+const PAGES = [
+  { to: "/", label: "Overview" },
+  { to: "/jobs", label: "Jobs" },
+  { to: "/submit", label: "Submit" },
+  { to: "/dead", label: "Dead jobs" },
+  { to: "/queues", label: "Queues" },
+  { to: "/workers", label: "Workers" },
+  { to: "/schedules", label: "Schedules" },
+] as const;
+
+/** Move the focus to the next (or previous) row's link of the list on the page. */
+function moveRow(step: 1 | -1): void {
+  const links = [...document.querySelectorAll<HTMLAnchorElement>("main table.list tbody tr")]
+    .map((row) => row.querySelector<HTMLAnchorElement>("a"))
+    .filter((a): a is HTMLAnchorElement => a !== null);
+  if (links.length === 0) return;
+  const at = links.findIndex((a) => a === document.activeElement);
+  const next = at === -1 ? (step === 1 ? 0 : links.length - 1) : Math.min(links.length - 1, Math.max(0, at + step));
+  links[next]?.focus();
+}
+
+export function EnvironmentBanner() {
+  const { name } = config.environment;
+  if (!name) return null;
+  return (
+    // React sets the colour through the CSSOM, which a strict style-src allows (an inline
+    // style attribute in the HTML would not be).
+    <div className="environment" style={{ backgroundColor: config.environment.color }} role="note" aria-label="Environment">
+      {name}
+    </div>
+  );
+}
+
+export function Layout() {
+  const { me, signOut } = useSession();
+  const { theme, setTheme, times, setTimes, live, setLive, stream } = usePreferences();
+  const [helpOpen, setHelpOpen] = useState(false);
+  const navigate = useNavigate();
+
+  useEffect(() => {
+    function onKey(event: KeyboardEvent) {
+      const target = event.target as HTMLElement | null;
+      if (target && ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName)) return;
+      if (event.key === "?") setHelpOpen(true);
+      if (event.key === "j" || event.key === "k") moveRow(event.key === "j" ? 1 : -1);
+      if (event.key === "/") {
+        const search = document.querySelector<HTMLInputElement>("#job-search");
+        if (search) {
+          event.preventDefault();
+          search.focus();
+        } else {
+          void navigate({ to: "/jobs" });
+        }
+      }
+    }
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [navigate]);
+
+  return (
+    <div className="app">
+      <EnvironmentBanner />
+      <header className="top">
+        <span className="brand">jobq</span>
+        <nav aria-label="Pages">
+          {PAGES.map((page) => (
+            <Link key={page.to} to={page.to} activeOptions={{ exact: page.to === "/" }} activeProps={{ "aria-current": "page" }}>
+              {page.label}
+            </Link>
+          ))}
+          {me?.can_admin && (
+            <Link to="/api-keys" activeProps={{ "aria-current": "page" }}>
+              API keys
+            </Link>
+          )}
+        </nav>
+        <div className="controls">
+          <label>
+            Updates
+            <select value={live} onChange={(e) => setLive(e.target.value as LiveMode)}>
+              <option value="live">Live</option>
+              <option value="polling">Polling</option>
+              <option value="paused">Paused</option>
+            </select>
+          </label>
+          {live === "live" && (
+            <span role="status" className={`stream stream-${stream}`} aria-label="Live updates">
+              {stream === "live" ? "● live" : stream === "off" ? "connecting" : `${stream}, polling`}
+            </span>
+          )}
+          <label>
+            Times
+            <select value={times} onChange={(e) => setTimes(e.target.value as TimeZoneChoice)}>
+              <option value="relative">Relative</option>
+              <option value="utc">UTC</option>
+              <option value="local">Local</option>
+            </select>
+          </label>
+          <label>
+            Theme
+            <select value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>
+              <option value="system">System</option>
+              <option value="light">Light</option>
+              <option value="dark">Dark</option>
+            </select>
+          </label>
+          <span className="who" title={me?.scopes.join(", ")}>
+            {me?.name}
+            {me && !me.can_write && <span className="badge"> read-only</span>}
+          </span>
+          <button type="button" onClick={signOut}>
+            Sign out
+          </button>
+        </div>
+      </header>
+      <LiveUpdates />
+      <OutageBanner />
+      <main>
+        <Outlet />
+      </main>
+      {helpOpen && <Shortcuts onClose={() => setHelpOpen(false)} />}
+    </div>
+  );
+}

@@ -1,0 +1,110 @@
+"""Queues, schedules and workers in the dashboard, with an admin key."""
+
+from __future__ import annotations
+
+import httpx
+from playwright.async_api import Page, expect
+
+from tests.dashboard.conftest import Key, Stack
+from tests.dashboard.helpers import axe, screenshot, sign_in
+from tests.support.wait import until
+
+
+async def open_page(page: Page, key: Key, name: str) -> None:
+    await sign_in(page, key.secret)
+    await page.get_by_role("link", name=name, exact=True).click()
+    await expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
+
+
+async def test_a_queue_is_paused_and_resumed_after_a_confirmation(page: Page, admin_key: Key) -> None:
+    await open_page(page, admin_key, "Queues")
+    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="default"))
+
+    await row.get_by_role("button", name="Pause default").click()
+    dialog = page.get_by_role("dialog", name='Pause the queue "default"?')
+    await dialog.get_by_role("button", name="Pause queue").click()
+    await expect(row.get_by_text("paused")).to_be_visible()
+    await axe(page)
+    await screenshot(page, "queues")
+
+    await row.get_by_role("button", name="Resume default").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Resume queue").click()
+    await expect(row.get_by_text("running", exact=True)).to_be_visible()
+
+
+async def test_a_pause_dismissed_in_its_dialog_pauses_nothing(page: Page, stack: Stack, admin_key: Key) -> None:
+    await open_page(page, admin_key, "Queues")
+    await page.get_by_role("button", name="Pause default").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+
+    await expect(page.get_by_role("dialog")).to_have_count(0)
+    queues = await page.request.get(f"{stack.url}/v1/queues", headers=admin_key.auth)
+    assert {q["name"]: q["paused"] for q in (await queues.json())["queues"]}["default"] is False
+
+
+async def test_a_schedule_is_created_with_its_errors_shown_by_the_field_then_paused_and_deleted(
+    page: Page, admin_key: Key
+) -> None:
+    await open_page(page, admin_key, "Schedules")
+    await page.get_by_role("button", name="New schedule").click()
+    form = page.get_by_role("form", name="New schedule")
+    await form.get_by_role("textbox", name="Name").fill("nightly report")
+    await form.get_by_role("textbox", name="Cron").fill("every night")
+    await form.get_by_role("button", name="Create schedule").click()
+
+    cron = form.get_by_role("textbox", name="Cron")
+    await expect(cron).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#err-cron")).to_be_visible()
+    await cron.fill("0 3 * * *")
+    await form.get_by_role("button", name="Create schedule").click()
+
+    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="nightly report"))
+    await expect(row).to_contain_text("0 3 * * * (UTC)")
+    await axe(page)
+    await screenshot(page, "schedules")
+    await row.get_by_role("button", name="Pause nightly report").click()
+    await expect(row.get_by_text("paused")).to_be_visible()
+    await row.get_by_role("button", name="Delete nightly report").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Delete schedule").click()
+    await expect(row).to_have_count(0)
+
+
+async def test_the_workers_page_shows_the_live_worker(page: Page, stack: Stack, admin_key: Key) -> None:
+    await open_page(page, admin_key, "Workers")
+    pid = stack.worker.process.pid
+    await expect(page.get_by_role("cell", name=f"(pid {pid})").or_(page.get_by_text(f"(pid {pid})"))).to_be_visible()
+    await expect(page.get_by_text("gone")).to_have_count(0)
+    await axe(page)
+    await screenshot(page, "workers")
+
+
+async def test_the_environment_is_named_on_every_page(page: Page, admin_key: Key) -> None:
+    await page.goto("/ui/")
+    await expect(page.get_by_role("note", name="Environment")).to_have_text("test")
+    await sign_in(page, admin_key.secret)
+    await expect(page.get_by_role("note", name="Environment")).to_have_text("test")
+
+
+async def test_the_overview_flags_a_queue_whose_oldest_job_waits_past_its_target(
+    page: Page, stack: Stack, write_key: Key
+) -> None:
+    # No worker serves the queue "unserved"; its latency target is 1 s (the API's settings).
+    async with httpx.AsyncClient(base_url=stack.url, headers=write_key.auth) as client:
+        response = await client.post("/v1/jobs", json={"type": "jobq.noop", "queue": "unserved"})
+        assert response.status_code == 201, response.text
+
+        async def flagged() -> bool:
+            items = (await client.get("/v1/attention")).json()["items"]
+            return any(i["kind"] == "queue_latency" and i["queue"] == "unserved" for i in items)
+
+        # The page refreshes attention once a minute: open it once the API says so.
+        await until(flagged, timeout_s=20, what="the API to flag the queue")
+    await sign_in(page, write_key.secret)
+    await expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+
+    card = page.get_by_role("article").filter(has_text="unserved")
+    await expect(card).to_contain_text("queue latency", timeout=20_000)
+    await expect(card.get_by_role("link", name="Jobs of unserved")).to_be_visible()
+    await expect(page.get_by_role("rowheader", name="all queues")).to_be_visible()
+    await axe(page)
+    await screenshot(page, "overview")
