@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import secrets
@@ -81,6 +82,8 @@ class WorkerService:
 
     def request_stop(self) -> None:
         """Begin a graceful stop (what SIGTERM does)."""
+        if not self._stop.is_set():
+            log.info("worker %s stopping", self.worker_id)
         self._stop.set()
 
     # -- start-up -----------------------------------------------------------------
@@ -245,9 +248,14 @@ class WorkerService:
                 for task in pending:
                     task.cancel()
                 await asyncio.wait(pending, timeout=10)
-        for consumer in self._consumers.values():
+        for queue, consumer in self._consumers.items():
+            # Bounded: a Redis that stopped answering must not hold the stop (the acks
+            # not sent leave messages whose claims are already settled in PostgreSQL).
             with contextlib.suppress(*_OUTAGES):
-                await consumer.flush()
+                try:
+                    await asyncio.wait_for(consumer.flush(), FLUSH_S)
+                except TimeoutError:
+                    log.warning("queue %s: acknowledgements not sent within %.0fs on stopping", queue, FLUSH_S)
 
     # -- the process ----------------------------------------------------------------
 
@@ -267,15 +275,23 @@ class WorkerService:
             await self.runner.warm_up(min(WARM_CONNECTIONS, self.settings.database_pool_size))
             self._consumers = self._consumers_of(self.runner, channel)
             log.info("worker %s serving queues %s", self.worker_id, ", ".join(self.queues))
-            tasks = [asyncio.create_task(self._supervised(f"queue {q}", c.run)) for q, c in self._consumers.items()]
-            tasks.append(asyncio.create_task(self._heartbeat(pool)))
-            tasks.append(asyncio.create_task(self._supervised("control channel", lambda: self._control(redis, pool))))
+            tasks = [
+                asyncio.create_task(self._supervised(f"queue {q}", c.run), name=f"queue {q}")
+                for q, c in self._consumers.items()
+            ]
+            tasks.append(asyncio.create_task(self._heartbeat(pool), name="heartbeat"))
+            tasks.append(
+                asyncio.create_task(
+                    self._supervised("control channel", lambda: self._control(redis, pool)), name="control channel"
+                )
+            )
             if self.settings.leader_duties:
                 leadership = Leadership(self.settings, self.worker_id, pool, Duties(pool, channel, self.settings))
-                tasks.append(asyncio.create_task(leadership.run(self._stop)))
+                tasks.append(asyncio.create_task(leadership.run(self._stop), name="leadership"))
                 tasks.append(
                     asyncio.create_task(
-                        metrics.publish_leader_snapshot(pool, lambda: leadership.is_leader, self._stop, self.settings)
+                        metrics.publish_leader_snapshot(pool, lambda: leadership.is_leader, self._stop, self.settings),
+                        name="leader metrics",
                     )
                 )
             await self._stop.wait()
@@ -283,7 +299,7 @@ class WorkerService:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _stopped(tasks)
             if endpoint is not None:
                 await endpoint.close()
             with contextlib.suppress(Exception):
@@ -295,6 +311,24 @@ class WorkerService:
                 await asyncio.wait_for(pool.close(), 10)
             except TimeoutError:
                 pool.terminate()
+
+
+FLUSH_S = 5.0
+# Cancelled tasks end at their next await; one that has not after this long is stuck,
+# and the process goes on stopping without it (and says where it was).
+STOP_TASKS_S = 10.0
+
+
+async def _stopped(tasks: list[asyncio.Task[Any]]) -> None:
+    """Wait for cancelled `tasks` to end, for up to STOP_TASKS_S; log any that did not."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=STOP_TASKS_S)
+    for task in pending:
+        where = io.StringIO()
+        task.print_stack(file=where)
+        name, stack = task.get_name(), where.getvalue()
+        log.error("task %s did not stop within %.0fs; stopping without it. %s", name, STOP_TASKS_S, stack)
 
 
 async def serve(settings: WorkerServiceSettings, registry: Registry) -> None:
