@@ -108,3 +108,29 @@ async def test_the_overview_flags_a_queue_whose_oldest_job_waits_past_its_target
     await expect(page.get_by_role("rowheader", name="all queues")).to_be_visible()
     await axe(page)
     await screenshot(page, "overview")
+
+
+async def test_paused_fetches_nothing_not_even_on_focus_and_polling_fetches_again(page: Page, admin_key: Key) -> None:
+    await sign_in(page, admin_key.secret, "/ui/jobs")
+    await expect(page.get_by_role("heading", name="Jobs", exact=True)).to_be_visible()
+    await page.get_by_role("combobox", name="Updates").select_option("paused")
+    await expect(page.get_by_role("status", name="Live updates")).to_have_count(0)
+    calls: list[str] = []
+    page.on("request", lambda request: calls.append(request.url) if "/v1/" in request.url else None)
+
+    # Focus, visibility and online events are what refetch a query when it is not paused,
+    # once its data is stale (after a second).
+    await page.wait_for_timeout(2_000)
+    await page.evaluate(
+        """() => { window.dispatchEvent(new Event('visibilitychange')); window.dispatchEvent(new Event('focus'));
+                   window.dispatchEvent(new Event('online')); }"""
+    )
+    await page.wait_for_timeout(3_000)  # the span being measured: a paused page over five seconds
+    assert calls == [], f"a paused dashboard fetched {calls}"
+
+    await page.get_by_role("combobox", name="Updates").select_option("polling")
+
+    async def fetched() -> bool:
+        return len(calls) > 0
+
+    await until(fetched, timeout_s=5, what="the polling dashboard to fetch")
