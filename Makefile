@@ -9,7 +9,7 @@ LOCK := requirements/dev.lock
 UV_VERSION := 0.13.9
 PACKAGES := core api worker operator
 
-.PHONY: help venv lock locks images run dashboard dashboard-deps test test-fast mutate lint format docs bench clean
+.PHONY: help venv lock locks images run dashboard dashboard-deps dashboard-lock test test-fast mutate lint format docs bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ run: venv dashboard ## run PostgreSQL, Redis, the API (with the dashboard) and t
 
 dashboard-deps: ## install the dashboard's npm packages (npm ci once per lock, cached under ~/.cache/jobq)
 	bash tools/dashboard/deps.sh
+
+dashboard-lock: ## re-resolve dashboard/package-lock.json (no registry addresses, no funding links)
+	bash tools/dashboard/lock.sh
 
 dashboard: dashboard-deps ## build the dashboard into dashboard/dist when its sources changed
 	bash tools/dashboard/build.sh
