@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LOCK := requirements/dev.lock
 UV_VERSION := 0.13.9
-PACKAGES := core api worker operator
+PACKAGES := core api worker operator client
 
 .PHONY: help venv lock locks images run dashboard dashboard-deps dashboard-lock test test-fast mutate lint format docs bench clean
 
@@ -51,30 +51,45 @@ run: venv dashboard ## run PostgreSQL, Redis, the API (with the dashboard) and t
 	$(BIN)/jobq run
 
 dashboard-deps: ## install the dashboard's npm packages (npm ci once per lock, cached under ~/.cache/jobq)
-	bash tools/dashboard/deps.sh
+	bash tools/npm/deps.sh dashboard
 
 dashboard-lock: ## re-resolve dashboard/package-lock.json (no registry addresses, no funding links)
-	bash tools/dashboard/lock.sh
+	bash tools/npm/lock.sh dashboard
 
 dashboard: dashboard-deps ## build the dashboard into dashboard/dist when its sources changed
 	bash tools/dashboard/build.sh
 
-lint: venv dashboard-deps ## ruff, mypy (strict on core), import-linter, hadolint, the dashboard's types
+.PHONY: postman postman-deps postman-lock
+postman: venv ## regenerate postman/ (the collection and the `make run` environment) from the OpenAPI document
+	$(BIN)/python -m tools.postman
+
+postman-deps: ## install newman for tests/e2e/test_postman.py (npm ci once per lock, cached under ~/.cache/jobq)
+	bash tools/npm/deps.sh tools/newman
+
+postman-lock: ## re-resolve tools/newman/package-lock.json (no registry addresses, no funding links)
+	bash tools/npm/lock.sh tools/newman
+
+lint: venv dashboard-deps ## ruff, mypy (strict on core and the client), import-linter, hadolint, the dashboard's types
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy core/jobq_core
 	$(BIN)/mypy api/jobq_api worker/jobq_worker operator/jobq_operator
+	$(BIN)/mypy client/jobq_client
 	$(BIN)/lint-imports
 	$(BIN)/hadolint $(foreach s,$(IMAGES),$(s)/Dockerfile)
 	$(BIN)/python -m tools.docs --check
 	$(BIN)/python -m tools.dashboards --check
 	$(BIN)/python -m tools.chart_docs --check
 	$(BIN)/python -m tools.api_types --check
+	$(BIN)/python -m tools.client_models --check
+	$(BIN)/python -m tools.postman --check
 	cd dashboard && npm run --silent typecheck
 
-docs: venv dashboard-deps ## regenerate the README's tables and the dashboard's API types from their declarations
+docs: venv dashboard-deps ## regenerate the README's tables, the dashboard's API types, the client's models and the Postman collection from their declarations
 	$(BIN)/python -m tools.docs
 	$(BIN)/python -m tools.api_types
+	$(BIN)/python -m tools.client_models
+	$(BIN)/python -m tools.postman
 	$(BIN)/python -m tools.chart_docs
 	$(BIN)/python -m tools.dashboards
 
@@ -82,7 +97,7 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint prometheus browser dashboard ## everything CI runs: lint, unit, integration, e2e and browser tests, the mutation check
+test: lint prometheus browser dashboard postman-deps ## everything CI runs: lint, unit, integration, e2e and browser tests, the mutation check
 	cd dashboard && npm run --silent test
 	$(BIN)/pytest -q
 	$(BIN)/python -m tools.mutate

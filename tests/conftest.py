@@ -70,6 +70,8 @@ TABLES_RESET_PER_TEST = [
     "jobq_queues",
     "jobq_schedules",
     "jobq_minute_stats",
+    "jobq_scaler_samples",
+    "jobq_scaler_decisions",
 ]
 
 

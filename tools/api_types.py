@@ -23,9 +23,19 @@ GENERATOR = DASHBOARD / "node_modules" / ".bin" / "openapi-typescript"
 
 
 def openapi_document() -> dict[str, object]:
-    """The document the API serves at /openapi.json (building it opens no connection)."""
-    settings = ApiSettings(database_url="postgresql://localhost/unused", redis_url="redis://localhost/unused")
-    document: dict[str, object] = create_app(settings).openapi()
+    """The document the API serves at /openapi.json (building it opens no connection).
+
+    Built as `jobq run` builds it, with `JOBQ_LOCAL_MAIL_DIR` set, so the types include
+    the local-only routes (`/v1/local/mail`): the dashboard's Mail page is typed, and
+    shown only when the server's config says `localMail`.
+    """
+    with tempfile.TemporaryDirectory() as mail_dir:
+        settings = ApiSettings(
+            database_url="postgresql://localhost/unused",
+            redis_url="redis://localhost/unused",
+            local_mail_dir=Path(mail_dir),
+        )
+        document: dict[str, object] = create_app(settings).openapi()
     return document
 
 

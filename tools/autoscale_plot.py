@@ -22,6 +22,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from jobq_devrun.runner import API_KEY_VAR, API_URL_VAR, exported
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "autoscale-burst.png"
 SETTINGS = {
@@ -54,14 +56,12 @@ def record(burst: int, job_s: float, trace: Path, data_dir: Path) -> None:
     try:
         for line in proc.stdout:
             print(line, end="")
-            for name in ("JOBQ_API_URL", "JOBQ_ADMIN_KEY"):
-                if line.strip().startswith(name + "="):
-                    found[name] = line.strip().split("=", 1)[1]
-            if len(found) == 2:
+            found = exported(line)  # `export JOBQ_API_URL=… JOBQ_API_KEY=…`
+            if API_URL_VAR in found and API_KEY_VAR in found:
                 break
         time.sleep(5)
         jobs = [{"type": "jobq.sleep", "payload": {"seconds": job_s}} for _ in range(burst)]
-        _post(f"{found['JOBQ_API_URL']}/v1/jobs/batch", found["JOBQ_ADMIN_KEY"], {"jobs": jobs})
+        _post(f"{found[API_URL_VAR]}/v1/jobs/batch", found[API_KEY_VAR], {"jobs": jobs})
         deadline = time.monotonic() + 600
         went_up = False
         while time.monotonic() < deadline:

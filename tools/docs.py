@@ -17,6 +17,8 @@ from jobq_devrun.settings import AutoscaleSettings
 from pydantic_settings import BaseSettings
 
 from jobq_api.settings import ApiSettings
+from jobq_client import cli
+from jobq_client.cli.exits import MEANINGS
 from jobq_core.settings import CoreSettings, env_name
 from jobq_core.telemetry import metrics
 from jobq_operator.settings import OperatorSettings
@@ -98,7 +100,29 @@ def alerts_table() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"settings": settings_table, "metrics": metrics_table, "alerts": alerts_table}
+def commands_table() -> str:
+    """The client's `jobq` commands, from their parsers (jobq_client.cli)."""
+    rows = ["| Command | What it does |", "| --- | --- |"]
+    for synopsis, does in cli.synopses():
+        shown = synopsis.replace("|", "\\|")  # a table's cell, code or not
+        rows.append(f"| `{shown}` | {does[0].upper()}{does[1:]}. |")
+    return "\n".join(rows)
+
+
+def exits_table() -> str:
+    """What the client's commands' exit statuses mean (jobq_client.cli.exits)."""
+    rows = ["| Status | Means |", "| --- | --- |"]
+    rows += [f"| {int(code)} | {meaning[0].upper()}{meaning[1:]}. |" for code, meaning in MEANINGS.items()]
+    return "\n".join(rows)
+
+
+TABLES = {
+    "settings": settings_table,
+    "metrics": metrics_table,
+    "alerts": alerts_table,
+    "commands": commands_table,
+    "exits": exits_table,
+}
 
 
 def render(text: str) -> str:

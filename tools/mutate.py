@@ -33,8 +33,17 @@ ROOT = Path(__file__).resolve().parent.parent
 MUTATIONS_FILE = Path(__file__).with_name("mutations.toml")
 # Where the local packages' import roots sit; the venv's editable installs point at the
 # checkout's copies of these, so the scratch copy's must come first on sys.path.
-SOURCE_DIRS = ["core", "api", "worker", "operator", "devrun"]
-MODULES_IN_COPY = ["jobq_core", "jobq_api", "jobq_worker", "jobq_operator", "jobq_devrun", "tests", "tools"]
+SOURCE_DIRS = ["core", "api", "worker", "operator", "devrun", "client"]
+MODULES_IN_COPY = [
+    "jobq_core",
+    "jobq_api",
+    "jobq_worker",
+    "jobq_operator",
+    "jobq_devrun",
+    "jobq_client",
+    "tests",
+    "tools",
+]
 RUN_TIMEOUT_S = 900
 # The venv's interpreter, whatever ran this script: the tests start services with
 # sys.executable, which must have the dependencies.

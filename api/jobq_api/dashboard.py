@@ -14,9 +14,10 @@ files under `assets/`, and a few unhashed ones beside `index.html` (from `public
 serves any prefix: `index.html` references its files relatively, and is sent with its
 `<base href="/ui/">` rewritten to `<prefix>/ui/` and its
 `<meta name="jobq-config" content="{}">` filled with the prefix, the environment's name
-and colour, and the version. The template is read at start-up (stopping it when a
-placeholder is missing) and again only when the file changes (a rebuild under
-`jobq run`); each prefix's page is rendered once.
+and colour, the version, and `localMail`: whether this API lists caught mail
+(`JOBQ_LOCAL_MAIL_DIR`, set by `jobq run`: the app shows its Mail page). The template
+is read at start-up (stopping it when a placeholder is missing) and again only when the
+file changes (a rebuild under `jobq run`); each prefix's page is rendered once.
 
 Every response here carries a strict Content-Security-Policy: the app needs no inline
 script or style. None needs an API key (the app asks for one and sends it to `/v1`),
@@ -123,8 +124,8 @@ def render_index(template: str, prefix: str, config: dict[str, Any]) -> str:
 class IndexPage:
     """`index.html` as a template: read again only when the file changes, rendered once per prefix."""
 
-    def __init__(self, path: Path, environment: dict[str, str]) -> None:
-        self.path, self.environment = path, environment
+    def __init__(self, path: Path, environment: dict[str, str], *, local_mail: bool = False) -> None:
+        self.path, self.environment, self.local_mail = path, environment, local_mail
         self._stamp: tuple[int, int, int] | None = None
         self._template = ""
         self._rendered: dict[str, tuple[bytes, str]] = {}
@@ -163,7 +164,13 @@ class IndexPage:
                 return None
         page = self._rendered.get(prefix)
         if page is None:
-            config = {"basePath": prefix, "apiBase": prefix, "environment": self.environment, "version": __version__}
+            config = {
+                "basePath": prefix,
+                "apiBase": prefix,
+                "environment": self.environment,
+                "version": __version__,
+                "localMail": self.local_mail,
+            }
             body = render_index(self._template, prefix, config).encode()
             page = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
             if len(self._rendered) >= _MAX_RENDERED:
@@ -216,7 +223,7 @@ def router(settings: ApiSettings) -> APIRouter:
     root = settings.dashboard_dir.resolve()
     assets = root / "assets"
     environment = {"name": settings.environment_name, "color": settings.environment_color}
-    index = IndexPage(root / "index.html", environment)
+    index = IndexPage(root / "index.html", environment, local_mail=settings.local_mail_dir is not None)
 
     async def to_dashboard(request: Request) -> Response:
         """`/` and `/ui` lead to `<prefix>/ui/` (keeping the query)."""

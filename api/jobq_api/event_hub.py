@@ -140,6 +140,7 @@ class EventHub:
         self._floor = 0  # events up to this number are no longer buffered
         self._buffer: deque[tuple[int, float, bytes]] = deque()
         self._look = _Look()
+        self.outage: str | None = None  # what PostgreSQL's last look failed with, while it fails
 
     @classmethod
     def on(cls, pool: asyncpg.Pool, *, interval_s: float, worker_timeout_s: float) -> EventHub:
@@ -180,6 +181,10 @@ class EventHub:
         """Forget a stream that ended."""
         self._streams.discard(stream)
 
+    def unavailable_event(self) -> bytes | None:
+        """The `unavailable` event a stream opened during an outage starts with; None when there is none."""
+        return None if self.outage is None else encode(self.last_id, "unavailable", {"message": self.outage})
+
     def reset_event(self, reason: str) -> bytes:
         """A `reset` for one stream, with the newest id: the client refetches and reads on from there."""
         return encode(self.last_id, "reset", {"reason": reason})
@@ -214,6 +219,7 @@ class EventHub:
         self._floor = self._seq
         self._buffer.clear()
         self._look = _Look()
+        self.outage = None
         self._task = asyncio.create_task(self._poll(), name="jobq-events")
 
     def _publish(self, event: str, data: Any, now: float) -> None:
@@ -246,6 +252,9 @@ class EventHub:
             except UnavailableError as exc:
                 if not outage:
                     log.warning("events: %s", exc.message)
+                    # The stream cannot see changes now: clients poll (and show the outage) until it can.
+                    self.outage = exc.message
+                    self._publish("unavailable", {"message": exc.message}, loop.time())
                 outage = True
             except Exception:
                 if not failing:  # once, not every second
@@ -254,6 +263,9 @@ class EventHub:
             else:
                 if outage or failing:
                     log.info("events: looking at PostgreSQL again")
+                if outage:
+                    self.outage = None
+                    self._publish("reset", {"reason": "recovered"}, loop.time())
                 outage = failing = False
                 self._apply(found, loop.time())
             await asyncio.sleep(max(0.0, started + self.interval_s - loop.time()))

@@ -241,11 +241,17 @@ class JobEventData(BaseModel):
 class ResetEventData(BaseModel):
     """A `reset` event's data: what the client knows may be incomplete; it refetches everything."""
 
-    reason: Literal["unknown_id", "behind", "overflow"] = Field(
+    reason: Literal["unknown_id", "behind", "overflow", "recovered"] = Field(
         description="`unknown_id`: the Last-Event-ID is older than what the server keeps, or from another process"
         " or start; `behind`: this client read too slowly and events were dropped for it; `overflow`: more jobs"
-        " changed at once than the stream carries."
+        " changed at once than the stream carries; `recovered`: PostgreSQL answers again after an `unavailable`."
     )
+
+
+class UnavailableEventData(BaseModel):
+    """An `unavailable` event's data."""
+
+    message: str = Field(description="Why PostgreSQL cannot be read, e.g. `connection refused`.")
 
 
 class JobEvent(BaseModel):
@@ -280,7 +286,17 @@ class ResetEvent(BaseModel):
     data: ResetEventData
 
 
-ServerEvent = Annotated[JobEvent | QueuesEvent | WorkersEvent | ResetEvent, Field(discriminator="event")]
+class UnavailableEvent(BaseModel):
+    """`event: unavailable`: the stream sees no changes until a `reset`; poll meanwhile."""
+
+    event: Literal["unavailable"]
+    id: str
+    data: UnavailableEventData
+
+
+ServerEvent = Annotated[
+    JobEvent | QueuesEvent | WorkersEvent | ResetEvent | UnavailableEvent, Field(discriminator="event")
+]
 """One event of `GET /v1/events`; `data` is one line of compact JSON on the wire."""
 
 
@@ -530,3 +546,82 @@ class DeadGroupRetryOut(BaseModel):
     remaining: int = Field(description="Jobs of the group still dead, among those scanned.")
     scanned: int = Field(description=f"Dead jobs read to find the group's (at most {SCAN_LIMIT:,}).")
     truncated: bool = Field(description="True when older dead jobs were not read: more of the group may be there.")
+
+
+class MailHeaderOut(BaseModel):
+    """One header of a caught message, decoded (RFC 2047 words as text)."""
+
+    name: str
+    value: str
+
+
+class CaughtMailOut(BaseModel):
+    """A message `jobq run`'s mail catcher accepted: its envelope, headers and bodies."""
+
+    id: str = Field(description="The message's id: when it arrived (ns since the epoch) and a counter.")
+    received_at: AwareDatetime = Field(description="When the catcher accepted it.")
+    sender: str = Field(description="The envelope sender (SMTP `MAIL FROM`).")
+    recipients: list[str] = Field(description="The envelope recipients (SMTP `RCPT TO`): To, Cc and Bcc.")
+    subject: str | None = Field(description="The `Subject` header.")
+    date: AwareDatetime | None = Field(description="The `Date` header; null when missing or unreadable.")
+    message_id: str | None = Field(description="The `Message-ID` header (`<job id@jobq>` for `email.send`).")
+    headers: list[MailHeaderOut] = Field(description="Every header of the message, in order, repeats included.")
+    text: str | None = Field(description="The plain-text body; null when there is none.")
+    html: str | None = Field(description="The HTML body; null when there is none.")
+
+
+class CaughtMailListOut(BaseModel):
+    """Caught messages, newest first."""
+
+    messages: list[CaughtMailOut]
+    total: int = Field(description="Messages the catcher holds in all (`limit` of them are listed).")
+
+
+class ScalerSampleOut(BaseModel):
+    """One bucket of a WorkerScaler's samples: each number the highest its loops saw in the bucket."""
+
+    at: datetime = Field(description="The bucket's start; it lasts `bucket_s`.")
+    current_replicas: int = Field(description="The target Deployment's replicas (spec) the operator found.")
+    desired_replicas: int = Field(description="The replicas the policy asked for.")
+    ready: int = Field(description="Ready jobs in the scaler's queues.")
+    oldest_ready_age_s: float = Field(description="Age of the oldest ready job (seconds).")
+
+
+class ScalerDecisionOut(BaseModel):
+    """The operator changed the replicas, or held them (`from_replicas` = `to_replicas`) for a new limiting reason."""
+
+    at: datetime
+    from_replicas: int
+    to_replicas: int
+    reason: str = Field(
+        description="The policy's reason: `depth`, `drain-forecast`, `latency`, `scale-from-zero`, `cooldown`,"
+        " `idle`, `min-replicas`, `max-replicas`, `stabilized` or `step-limit`."
+    )
+    message: str = Field(description="The policy's sentence, with the numbers behind it.")
+
+
+class ScalerOut(BaseModel):
+    """One WorkerScaler as its operator recorded it."""
+
+    namespace: str
+    name: str
+    current_replicas: int = Field(description="The target's replicas at the operator's latest loop.")
+    desired_replicas: int = Field(description="The policy's answer at that loop.")
+    last_seen_at: datetime = Field(
+        description="When the operator last recorded this scaler (every loop does); long ago means the"
+        " WorkerScaler was deleted, or no operator observes it."
+    )
+    samples: list[ScalerSampleOut] = Field(description="Buckets of the window that hold a sample, oldest first.")
+    decisions: list[ScalerDecisionOut] = Field(description="The latest decisions, newest first, whatever the window.")
+
+
+class ScalerListOut(BaseModel):
+    """What the autoscaling operator observed and decided, read from PostgreSQL (no Kubernetes access)."""
+
+    window: Literal["1h", "24h", "7d"]
+    bucket_s: int = Field(description="Length of each sample bucket: 60, 900 or 3600 seconds.")
+    start: datetime = Field(description="The first bucket's start.")
+    end: datetime = Field(description="The last bucket's end (it holds the current minute).")
+    scalers: list[ScalerOut] = Field(
+        description="WorkerScalers with a sample in the window, by namespace and name; empty when none recorded."
+    )

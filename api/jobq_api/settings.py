@@ -60,6 +60,11 @@ class ApiSettings(CoreSettings):
         default=DEFAULT_ENVIRONMENT_COLOR,
         description="Colour of the dashboard's environment badge: CSS hex, `#rgb` or `#rrggbb`.",
     )
+    local_mail_dir: Path | None = Field(
+        default=None,
+        description="`jobq run` sets it to the folder its mail catcher keeps messages in (`.jobq/mail`), for"
+        " `GET /v1/local/mail` and the dashboard's Mail page; unset or empty: neither exists.",
+    )
 
     queue_latency_target_s: float = Field(
         default=60.0,
@@ -83,7 +88,7 @@ class ApiSettings(CoreSettings):
         """`queue_latency_targets` as {queue: seconds}."""
         return parse_targets(self.queue_latency_targets)
 
-    @field_validator("dashboard_dir", mode="before")
+    @field_validator("dashboard_dir", "local_mail_dir", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -93,6 +98,13 @@ class ApiSettings(CoreSettings):
     def _check_dashboard_dir(cls, value: Path | None) -> Path | None:
         if value is not None and not (value / "index.html").is_file():
             raise ValueError("must be a folder holding the dashboard's index.html (its build, dashboard/dist)")
+        return value
+
+    @field_validator("local_mail_dir")
+    @classmethod
+    def _check_local_mail_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError("must be a folder (the one `jobq run`'s mail catcher keeps messages in)")
         return value
 
     @field_validator("public_path")

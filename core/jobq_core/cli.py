@@ -1,6 +1,7 @@
 """The `jobq` command: migrate, create API keys, and the subcommands other installed
 jobq packages add through the `jobq.commands` entry point (`jobq run` comes with
-jobq-devrun, which the images do not install)."""
+jobq-devrun, which the images do not install; submit, ls, wait, tail and the others
+with jobq-client)."""
 
 from __future__ import annotations
 
@@ -41,15 +42,17 @@ def _create_key(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The command line."""
-    p = argparse.ArgumentParser(prog="jobq", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(prog="jobq", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
     key = sub.add_parser("create-key", help="create an API key and print it")
     key.add_argument("--name", default="cli", help="a label for the key")
     key.add_argument("--scope", action="append", help="jobs:read, jobs:write or admin (repeatable; default admin)")
     key.set_defaults(func=_create_key)
-    for command in entry_points(group="jobq.commands"):
-        command.load()(sub)
+    # An entry point is a function that adds its commands to `sub`; what text it returns
+    # (the client's exit statuses) ends `jobq --help`.
+    epilogs = [command.load()(sub) for command in entry_points(group="jobq.commands")]
+    p.epilog = "\n\n".join(text for text in epilogs if text) or None
     return p
 
 

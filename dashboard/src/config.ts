@@ -1,5 +1,6 @@
 // What the API hands the app at run time, in <meta name="jobq-config">: where it is
-// mounted and which environment this is. Nothing here is decided at build time.
+// mounted, which environment this is, and whether it catches mail (`jobq run`).
+// Nothing here is decided at build time.
 
 export interface Environment {
   name: string;
@@ -13,9 +14,17 @@ export interface Config {
   apiBase: string;
   environment: Environment;
   version: string;
+  /** The API lists the mail `jobq run` caught (GET /v1/local/mail): show the Mail page. */
+  localMail: boolean;
 }
 
-const DEFAULTS: Config = { basePath: "", apiBase: "", environment: { name: "", color: "#b45309" }, version: "" };
+const DEFAULTS: Config = {
+  basePath: "",
+  apiBase: "",
+  environment: { name: "", color: "#b45309" },
+  version: "",
+  localMail: false,
+};
 
 export function parseConfig(content: string | null | undefined): Config {
   if (!content) return DEFAULTS;
@@ -29,6 +38,7 @@ export function parseConfig(content: string | null | undefined): Config {
         color: typeof raw.environment?.color === "string" ? raw.environment.color : DEFAULTS.environment.color,
       },
       version: typeof raw.version === "string" ? raw.version : "",
+      localMail: raw.localMail === true,
     };
   } catch {
     return DEFAULTS;

@@ -1,10 +1,13 @@
 """`jobq run`: everything on one machine, for trying jobq out and for the e2e tests.
 
 Uses JOBQ_DATABASE_URL / JOBQ_REDIS_URL when set; otherwise starts PostgreSQL and
-Redis from wheels with their data under ``--data-dir`` (it survives a restart). Then
-migrates, makes sure an admin API key exists, and runs the API and the workers as
-child processes until Ctrl-C or SIGTERM, when it stops them in order: API first,
-workers next (they drain), servers last.
+Redis from wheels with their data under ``--data-dir`` (it survives a restart). Without
+JOBQ_SMTP_URL it starts a mail catcher (:mod:`jobq_devrun.mailcatcher`) that keeps every
+message under ``--data-dir``/mail, points the workers at it and has the API list the
+messages (`JOBQ_LOCAL_MAIL_DIR`: ``GET /v1/local/mail``). Then migrates, makes sure an
+admin API key exists, and runs the API and the workers as child processes until Ctrl-C
+or SIGTERM, when it stops them in order: API first, workers next (they drain), servers
+last.
 
 With ``JOBQ_AUTOSCALE=1`` the number of worker processes follows the queues, decided by
 the same policy the Kubernetes operator uses (:mod:`jobq_core.model.autoscale`): workers start
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -24,20 +28,52 @@ from pathlib import Path
 
 import asyncpg
 
-from jobq_core.names import ENV_PREFIX
+from jobq_core.names import DASHBOARD_PATH, ENV_PREFIX
 from jobq_core.pg import apikeys
 from jobq_core.pg.migrate import migrate_url
 from jobq_core.settings import load
 
 from .processes import wait_for_workers
 from .scaler import LocalScaler
-from .servers import LocalServer, die_with_parent, free_port, start_postgres, start_redis
+from .servers import LocalServer, die_with_parent, free_port, start_mail_catcher, start_postgres, start_redis
 from .settings import AutoscaleSettings
 
 # The dashboard's build in this checkout (`npm run build` in dashboard/); devrun runs from
 # its source tree (an editable install), never from an image.
 DASHBOARD_BUILD = Path(__file__).resolve().parents[2] / "dashboard" / "dist"
 DASHBOARD_DIR_VAR = f"{ENV_PREFIX}DASHBOARD_DIR"
+SMTP_URL_VAR = f"{ENV_PREFIX}SMTP_URL"
+LOCAL_MAIL_DIR_VAR = f"{ENV_PREFIX}LOCAL_MAIL_DIR"
+# What `jobq run` prints for a shell to export: the names the README's examples use.
+API_URL_VAR = f"{ENV_PREFIX}API_URL"
+API_KEY_VAR = f"{ENV_PREFIX}API_KEY"
+# The dashboard's page of caught mail, and the API route behind it.
+MAIL_PAGE = DASHBOARD_PATH + "/mail"
+MAIL_ROUTE = "/v1/local/mail"
+
+
+def export_line(values: dict[str, str]) -> str:
+    """`export NAME=value …`: the line a user pastes into a shell (values quoted as need be)."""
+    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
+
+
+def exported(line: str) -> dict[str, str]:
+    """The variables an :func:`export_line` sets; {} for any other line."""
+    try:
+        words = shlex.split(line, comments=True)
+    except ValueError:
+        return {}
+    if not words or words[0] != "export":
+        return {}
+    return dict(word.split("=", 1) for word in words[1:] if "=" in word)
+
+
+def _shown(path: Path) -> str:
+    """`path` as the user typed it most likely: relative to the working folder when under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def dashboard_dir(env: dict[str, str], build: Path = DASHBOARD_BUILD) -> str | None:
@@ -121,6 +157,12 @@ def run(args: argparse.Namespace) -> int:
             rd = start_redis(data_dir / "redis", port=free_port())
             servers.append(rd)
             env[f"{ENV_PREFIX}REDIS_URL"] = rd.url
+        mail_dir: Path | None = None
+        if not env.get(SMTP_URL_VAR):
+            mail = start_mail_catcher(data_dir / "mail", port=free_port())
+            servers.append(mail)
+            mail_dir = mail.data_dir
+            env[SMTP_URL_VAR] = mail.url  # the workers send there
         asyncio.run(migrate_url(database_url))
         key = _admin_key(database_url, data_dir / "admin-key")
 
@@ -128,7 +170,9 @@ def run(args: argparse.Namespace) -> int:
         env[f"{ENV_PREFIX}HOST"] = args.host
         env[f"{ENV_PREFIX}PORT"] = str(port)
         dashboard = dashboard_dir(env)
-        api_env = {**env, DASHBOARD_DIR_VAR: dashboard} if dashboard else env
+        api_env = {**env, DASHBOARD_DIR_VAR: dashboard} if dashboard else dict(env)
+        if mail_dir is not None:
+            api_env[LOCAL_MAIL_DIR_VAR] = str(mail_dir)  # GET /v1/local/mail lists what was caught
         api = _start_child("jobq_api", api_env)
         children.append(api)
         worker_ports: list[int] = []
@@ -154,10 +198,14 @@ def run(args: argparse.Namespace) -> int:
         # The URL is printed once jobs can be submitted and run: the workers' job types
         # are registered (an unknown type is refused with 422) and they take work.
         asyncio.run(wait_for_workers(database_url, scaler.workers if scaler is not None else children[1:]))
-        dashboard_line = f"  JOBQ_DASHBOARD_URL={api_url}/ui/\n" if dashboard else ""
+        dashboard_line = f"  JOBQ_DASHBOARD_URL={api_url}{DASHBOARD_PATH}/\n" if dashboard else ""
+        mail_line = ""
+        if mail_dir is not None:
+            where = api_url + (MAIL_PAGE if dashboard else MAIL_ROUTE)
+            mail_line = f"  mail: caught, see {where} and {_shown(mail_dir)}/\n"
         print(
-            f"\njobq is running.\n  JOBQ_API_URL={api_url}\n  JOBQ_ADMIN_KEY={key}\n{dashboard_line}"
-            f"  data: {data_dir}\n  try: curl -H 'Authorization: Bearer {key}' {api_url}/v1/queues\n"
+            f"\njobq is running.\n  {export_line({API_URL_VAR: api_url, API_KEY_VAR: key})}\n{dashboard_line}"
+            f"  data: {data_dir}\n{mail_line}  try: curl -H 'Authorization: Bearer {key}' {api_url}/v1/queues\n"
             f"  metrics: {api_url}/metrics, "
             + ", ".join(f"http://{args.host}:{p}/metrics" for p in worker_ports)
             + "\n"

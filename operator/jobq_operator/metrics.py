@@ -46,6 +46,12 @@ ERRORS = Counter(
     (*_LABELS, "reason"),
     registry=REGISTRY,
 )
+RECORD_ERRORS = Counter(
+    "jobq_operator_record_errors_total",
+    "Loops whose records for the dashboard (samples, decisions) could not be written to PostgreSQL; scaling went on.",
+    _LABELS,
+    registry=REGISTRY,
+)
 LAST_LOOP = Gauge(
     "jobq_operator_last_loop_timestamp_seconds", "When the operator last completed a scaling loop.", registry=REGISTRY
 )

@@ -4,6 +4,8 @@ A failure of any step (PostgreSQL or Redis unreachable, the Deployment or the
 connection Secret missing, a spec the operator cannot use) becomes the ``Ready``
 condition with a reason, a Warning Event when that reason first appears, and an error
 metric; the target's replicas are then left where they are, the last good count.
+Each loop that observed also leaves its record in PostgreSQL for the dashboard
+(:mod:`.records`), which never fails the loop.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from jobq_core.pg.queue_state import QueueState, queue_state, worker_load
 
 from . import metrics
 from .kube import ConnectionSecretInvalid, Kube, PodInfo, TargetNotFound, now_iso
+from .records import LIMITING, Recorder
 from .settings import OperatorSettings
 from .spec import ScalerSpec, SpecError, parse
 
@@ -34,7 +37,6 @@ log = logging.getLogger("jobq.operator")
 
 # How long one observation may take before it counts as an outage.
 OBSERVE_TIMEOUT_S = 10.0
-LIMITING = {Reason.MAX_REPLICAS, Reason.MIN_REPLICAS, Reason.STEP_LIMIT, Reason.STABILIZED}
 
 
 @dataclass
@@ -65,6 +67,10 @@ class Scaler:
     conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
     backends: _Backends | None = None
     last_generation: int | None = None
+    recorder: Recorder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recorder = Recorder(self.namespace, self.name)
 
     async def close(self) -> None:
         """Close the scaler's PostgreSQL pool and Redis client."""
@@ -111,19 +117,30 @@ class Scaler:
         except TimeoutError as exc:
             raise DatabaseUnavailable("no answer within 10s") from exc
         await backends.channel.ping()
-        decision = decide(spec.policy, state.observation(time.monotonic()), target.replicas, self.history)
+        now = time.monotonic()
+        decision = decide(spec.policy, state.observation(now), target.replicas, self.history)
         self._report_observation(state, status)
         metrics.DECISIONS.labels(self.namespace, self.name, decision.reason.value).inc()
         metrics.CURRENT.labels(self.namespace, self.name).set(target.replicas)
         metrics.DESIRED.labels(self.namespace, self.name).set(decision.desired)
         status.update(replicas=target.replicas, desiredReplicas=decision.desired)
 
+        scaled = not spec.paused and decision.desired != target.replicas
         if spec.paused:
             self._set_condition("ScalingActive", "False", "Paused", "spec.paused is true: replicas are left alone")
-        elif decision.desired != target.replicas:
+        elif scaled:
             await self._scale(body, spec, target.replicas, decision, backends, status)
         else:
             self._set_condition("ScalingActive", "True", "Scaling", f"holding at {target.replicas}: {decision.message}")
+        await self.recorder.loop(
+            backends.pool,
+            current=target.replicas,
+            decision=decision,
+            state=state,
+            scaled=scaled,
+            held=not spec.paused and not scaled,
+            now=now,
+        )
         if not spec.paused:
             self.history = decision.history
         limited = decision.reason in LIMITING

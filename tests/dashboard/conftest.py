@@ -82,22 +82,23 @@ def dashboard_dist() -> Path:
     return dist
 
 
-@pytest.fixture(scope="package")
-async def dashboard_api(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DashboardApi]:
-    """The API as a process on a loopback port, serving the dashboard build, ready; it must exit 0 at the end."""
+async def start_dashboard_api(database_url: str, redis_url: str, log: Path, **settings: str) -> DashboardApi:
+    """Start the API as a process on a loopback port, serving the dashboard build, and wait until it is ready."""
     dist = dashboard_dist()
     port = free_port()
     env = service_env(
-        servers.database_url,
-        servers.redis_url,
+        database_url,
+        redis_url,
         JOBQ_HOST="127.0.0.1",
         JOBQ_PORT=str(port),
         JOBQ_DASHBOARD_DIR=str(dist),
-        JOBQ_ENVIRONMENT_NAME="test",
-        JOBQ_QUEUE_LATENCY_TARGETS="unserved=1",  # the Overview test's queue needs attention after a second
-        JOBQ_API_KEY_CACHE_S="0",  # keys are made per test; a cached verdict must not outlive its key
+        **{
+            "JOBQ_ENVIRONMENT_NAME": "test",
+            "JOBQ_API_KEY_CACHE_S": "0",  # keys are made per test; a cached verdict must not outlive its key
+            **settings,
+        },
     )
-    service = processes.start("jobq_api", env, tmp_path_factory.mktemp("dashboard-api") / "api.log")
+    service = processes.start("jobq_api", env, log)
     api = DashboardApi(f"http://127.0.0.1:{port}", service)
     try:
         async with httpx.AsyncClient(base_url=api.url, timeout=5) as client:
@@ -111,10 +112,24 @@ async def dashboard_api(servers: Servers, tmp_path_factory: pytest.TempPathFacto
                     return False
 
             await until(ready, timeout_s=60, what="the API to answer /readyz")
-        yield api
-    finally:
-        code = service.stop()
-    assert code == 0, f"the API exited {code}:\n{service.log()}"
+    except BaseException:
+        service.stop()
+        raise
+    return api
+
+
+@pytest.fixture(scope="package")
+async def dashboard_api(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DashboardApi]:
+    """The API serving the dashboard for this folder's tests; it must exit 0 at the end."""
+    api = await start_dashboard_api(
+        servers.database_url,
+        servers.redis_url,
+        tmp_path_factory.mktemp("dashboard-api") / "api.log",
+        JOBQ_QUEUE_LATENCY_TARGETS="unserved=1",  # the Overview test's queue needs attention after a second
+    )
+    yield api
+    code = api.service.stop()
+    assert code == 0, f"the API exited {code}:\n{api.service.log()}"
 
 
 @pytest.fixture
@@ -127,6 +142,8 @@ async def stack(
     yield Stack(dashboard_api, worker)
     code = worker.stop(signal.SIGTERM)
     assert code == 0, f"the worker exited {code}:\n{worker.log()}"
+    # A stop that had to abandon a task still exits 0: its log line says so.
+    assert "did not stop within" not in worker.log(), f"the worker's stop hung:\n{worker.log()}"
     assert dashboard_api.service.process.poll() is None, f"the API exited:\n{dashboard_api.service.log()}"
 
 
@@ -178,6 +195,7 @@ async def page(browser: Browser, stack: Stack, request: pytest.FixtureRequest) -
     """
     errors: list[str] = []
     request.node.stash[PAGE_ERRORS] = errors
+    outage = request.node.get_closest_marker("outage") is not None
     context = await browser.new_context(
         base_url=stack.url,
         viewport={"width": 1280, "height": 800},
@@ -188,7 +206,7 @@ async def page(browser: Browser, stack: Stack, request: pytest.FixtureRequest) -
     opened = await context.new_page()
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error" and not _api_answer(message):
+        if message.type == "error" and not _api_answer(message, unavailable_expected=outage):
             where = message.location
             errors.append(f"console error: {message.text} ({where['url']}:{where['lineNumber']})")
 
@@ -205,16 +223,20 @@ async def page(browser: Browser, stack: Stack, request: pytest.FixtureRequest) -
         pytest.fail("the page logged errors after the test:\n" + "\n".join(late), pytrace=False)
 
 
-def _api_answer(message: ConsoleMessage) -> bool:
+def _api_answer(message: ConsoleMessage, *, unavailable_expected: bool = False) -> bool:
     """Whether `message` is Chromium's log line for a 4xx from /v1/: an answer the app shows, not a fault.
 
     Chromium logs every fetch that gets a 4xx or 5xx as a console error, so a wrong key
     (401) or a refused action (403) would fail a test that checks the app handles it. A
-    5xx, and any failed load of the dashboard's own files, still counts.
+    5xx, and any failed load of the dashboard's own files, still counts — except a 503
+    from the API in a test marked `outage`, which takes a server down on purpose.
     """
     status = _HTTP_STATUS.match(message.text)
     path = urlsplit(message.location["url"]).path
-    return status is not None and int(status.group(1)) < 500 and path.startswith("/v1/")
+    if status is None or not (path.startswith("/v1/") or path == "/readyz"):
+        return False
+    code = int(status.group(1))
+    return code < 500 or (unavailable_expected and code == 503)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -200,3 +200,50 @@ async def test_a_shared_link_with_filters_shows_the_same_list(page: Page, stack:
     await expect(fresh.get_by_role("link", name=mail)).to_be_visible()
     await expect(fresh.get_by_role("link", name=other)).to_have_count(0)
     await fresh.close()
+
+
+async def test_searching_by_error_text_and_by_payload_values_and_sharing_the_link(
+    page: Page, stack: Stack, write_key: Key
+) -> None:
+    timed_out = await submit(
+        stack, write_key, type="jobq.fail", payload={"message": "SMTP Timed Out after 30s"}, max_attempts=1
+    )
+    declined = await submit(stack, write_key, type="jobq.fail", payload={"message": "card declined"}, max_attempts=1)
+    ada = await submit(stack, write_key, type="jobq.noop", payload={"user": {"id": 123, "name": "Ada"}})
+    text_id = await submit(stack, write_key, type="jobq.noop", payload={"user": {"id": "123", "name": "Ada"}})
+    bob = await submit(stack, write_key, type="jobq.noop", payload={"user": {"id": 123, "name": "Bob"}})
+    await sign_in(page, write_key.secret, "/ui/jobs?status=dead")
+    for job_id in (timed_out, declined):
+        await expect(page.get_by_role("link", name=job_id)).to_be_visible(timeout=10_000)
+
+    search = page.get_by_role("searchbox", name="Search")
+    await search.fill('error:"timed out"')
+    await page.get_by_role("button", name="Search", exact=True).click()
+    await expect(page.get_by_role("link", name=timed_out)).to_be_visible()
+    await expect(page.get_by_role("link", name=declined)).to_have_count(0)
+    await expect(page.get_by_text("Not filtered on")).to_have_count(0)
+
+    # Both payload filters apply; 123 is the number, not the string "123".
+    await search.fill("payload.user.id:123 payload.user.name:Ada")
+    await page.get_by_role("button", name="Search", exact=True).click()
+    await expect(page.get_by_role("link", name=ada)).to_be_visible()
+    for job_id in (text_id, bob, timed_out):
+        await expect(page.get_by_role("link", name=job_id)).to_have_count(0)
+
+    # Someone follows the link: the same filters, the same rows.
+    fresh = await page.context.new_page()
+    await sign_in(fresh, write_key.secret, page.url)
+    await expect(fresh.get_by_role("searchbox", name="Search")).to_have_value(
+        "payload.user.id:123 payload.user.name:Ada"
+    )
+    await expect(fresh.get_by_role("link", name=ada)).to_be_visible()
+    for job_id in (text_id, bob, timed_out):
+        await expect(fresh.get_by_role("link", name=job_id)).to_have_count(0)
+
+    # A link written by hand, with one payload filter.
+    await sign_in(fresh, write_key.secret, "/ui/jobs?payload=user.id%3D123")
+    await expect(fresh.get_by_role("searchbox", name="Search")).to_have_value("payload.user.id:123")
+    for job_id in (ada, bob):
+        await expect(fresh.get_by_role("link", name=job_id)).to_be_visible()
+    await expect(fresh.get_by_role("link", name=text_id)).to_have_count(0)
+    await fresh.close()

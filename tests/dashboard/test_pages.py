@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
+import asyncpg
 import httpx
 from playwright.async_api import Page, expect
 
+from jobq_core.pg import scalers
 from tests.dashboard.conftest import Key, Stack
 from tests.dashboard.helpers import axe, screenshot, sign_in
 from tests.support.wait import until
@@ -54,7 +59,8 @@ async def test_a_schedule_is_created_with_its_errors_shown_by_the_field_then_pau
 
     cron = form.get_by_role("textbox", name="Cron")
     await expect(cron).to_have_attribute("aria-invalid", "true")
-    await expect(page.locator("#err-cron")).to_be_visible()
+    await expect(form.get_by_role("alert").filter(has_text="cron")).to_be_visible()
+    await expect(page.locator(f"#{await cron.get_attribute('aria-describedby')}")).to_be_visible()
     await cron.fill("0 3 * * *")
     await form.get_by_role("button", name="Create schedule").click()
 
@@ -69,13 +75,90 @@ async def test_a_schedule_is_created_with_its_errors_shown_by_the_field_then_pau
     await expect(row).to_have_count(0)
 
 
+async def test_a_schedule_is_edited_with_the_servers_errors_by_the_cron_and_time_zone_then_saved(
+    page: Page, stack: Stack, admin_key: Key
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.url, headers=admin_key.auth) as client:
+        created = await client.post(
+            "/v1/schedules",
+            json={"name": "hourly", "cron": "0 * * * *", "job": {"type": "jobq.noop", "tags": ["kept"]}},
+        )
+        assert created.status_code == 201, created.text
+    await open_page(page, admin_key, "Schedules")
+    await page.get_by_role("button", name="Edit hourly").click()
+    form = page.get_by_role("form", name="Edit hourly")
+    cron = form.get_by_role("textbox", name="Cron")
+    zone = form.get_by_role("textbox", name="Time zone")
+    await expect(cron).to_have_value("0 * * * *")
+
+    await cron.fill("61 * * * *")
+    await form.get_by_role("button", name="Save schedule").click()
+    await expect(cron).to_have_attribute("aria-invalid", "true")
+    await cron.fill("30 9 * * 1-5")
+    await zone.fill("Mars/Olympus_Mons")
+    await form.get_by_role("button", name="Save schedule").click()
+    await expect(zone).to_have_attribute("aria-invalid", "true")
+    await expect(cron).to_have_attribute("aria-invalid", "false")
+    await axe(page)
+
+    await zone.fill("Europe/Paris")
+    await form.get_by_role("button", name="Save schedule").click()
+    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="hourly"))
+    await expect(row).to_contain_text("30 9 * * 1-5 (Europe/Paris)")
+    await expect(form).to_have_count(0)
+    async with httpx.AsyncClient(base_url=stack.url, headers=admin_key.auth) as client:
+        schedule = (await client.get(f"/v1/schedules/{created.json()['id']}")).json()
+    assert (schedule["cron"], schedule["timezone"]) == ("30 9 * * 1-5", "Europe/Paris")
+    assert schedule["job"]["tags"] == ["kept"]  # the same type keeps the job's other settings
+
+
 async def test_the_workers_page_shows_the_live_worker(page: Page, stack: Stack, admin_key: Key) -> None:
     await open_page(page, admin_key, "Workers")
     pid = stack.worker.process.pid
     await expect(page.get_by_role("cell", name=f"(pid {pid})").or_(page.get_by_text(f"(pid {pid})"))).to_be_visible()
     await expect(page.get_by_text("gone")).to_have_count(0)
+    await expect(page.get_by_text("No autoscaler recorded anything in this window")).to_be_visible()
+    await axe(page)
+
+
+async def test_the_workers_page_shows_each_autoscalers_replicas_over_time_and_its_decisions(
+    page: Page, stack: Stack, db: asyncpg.Pool, admin_key: Key
+) -> None:
+    # What the operator records each loop (tests/k8s/test_operator.py proves it does).
+    now = await scalers.clock(db)
+    for minutes_ago, current, desired in [(30, 2, 2), (20, 2, 10), (10, 10, 10), (0, 10, 10)]:
+        at = now - timedelta(minutes=minutes_ago)
+        await scalers.record_sample(
+            db, "team-a", "mailers", current=current, desired=desired, ready=desired * 50, oldest_ready_age_s=1.0, at=at
+        )
+    await scalers.record_decision(
+        db,
+        "team-a",
+        "mailers",
+        from_replicas=2,
+        to_replicas=10,
+        reason="depth",
+        message="500 ready at 50 jobs per worker",
+        at=now - timedelta(minutes=20),
+    )
+    await open_page(page, admin_key, "Workers")
+
+    scaler = page.get_by_role("article", name="team-a/mailers")
+    await expect(scaler).to_contain_text("10 replicas, the policy wants 10.")
+    await expect(scaler.get_by_role("img", name="Replicas of team-a/mailers")).to_have_attribute(
+        "aria-label", re.compile(r"desired at most 10, over 4 samples")
+    )
+    decision = scaler.get_by_role("row").filter(has_text="2 → 10")
+    await expect(decision).to_contain_text("depth")
+    await expect(decision).to_contain_text("500 ready at 50 jobs per worker")
+    await expect(scaler.get_by_text("not observed")).to_have_count(0)
     await axe(page)
     await screenshot(page, "workers")
+
+    # A window the samples fall outside of: the scaler is not listed.
+    await db.execute("UPDATE jobq_scaler_samples SET minute = minute - interval '2 days'")
+    await page.get_by_role("radio", name="Last day").check()
+    await expect(page.get_by_text("No autoscaler recorded anything in this window")).to_be_visible()
 
 
 async def test_the_environment_is_named_on_every_page(page: Page, admin_key: Key) -> None:

@@ -74,7 +74,7 @@ async def test_a_burst_raises_the_local_workers_then_lowers_them_with_no_job_los
         "JOBQ_WORKER_TIMEOUT_S": str(WORKER_TIMEOUT_S),
     }
     with jobq_run(tmp_path / "data", **settings) as run:
-        api_url, key = run.printed("JOBQ_API_URL"), run.printed("JOBQ_ADMIN_KEY")
+        api_url, key = run.printed("JOBQ_API_URL"), run.printed("JOBQ_API_KEY")
         wait_line(run, r"Autoscaling: 1 to 4 workers \(3 jobs each")
 
         # 60 half-second jobs at 3 per worker: one worker would take 10 s, so more start.

@@ -22,11 +22,10 @@ from jobq_core.errors import DatabaseUnavailable
 from jobq_core.pg import apikeys
 from jobq_core.pg.apikeys import Scope
 from jobq_core.pg.db import create_pool, unavailable_as_error, warm_up
-from jobq_core.pg.migrate import migrate_url
 from tests.conftest import Servers
 from tests.integration.api_helpers import assert_problem, queued_messages
 from tests.integration.conftest import _client
-from tests.support.jobtypes import register_builtin_types
+from tests.support.servers import start_migrated_postgres
 from tests.support.wait import until
 
 SOME_ID = "00000000-0000-4000-8000-000000000000"
@@ -78,11 +77,7 @@ def own_redis(tmp_path: Path) -> Iterator[LocalServer]:
 @pytest.fixture
 async def own_postgres(tmp_path: Path) -> AsyncIterator[LocalServer]:
     """A migrated PostgreSQL of this test's own with the built-in job types, to kill."""
-    server = start_postgres(tmp_path / "pg", durable=False)
-    await migrate_url(server.url)
-    pool = await create_pool(server.url, size=1)
-    await register_builtin_types(pool)
-    await pool.close()
+    server = await start_migrated_postgres(tmp_path / "pg")
     yield server
     server.stop()
 

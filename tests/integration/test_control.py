@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
 
+from tests.integration.api_helpers import submit
 from tests.integration.conftest import StartWorker, wait_for_status
 from tests.support.handlers import MODULE as TEST_HANDLERS
 from tests.support.wait import until
-
-
-async def submit(api: httpx.AsyncClient, auth: dict[str, str], **job: Any) -> dict[str, Any]:
-    response = await api.post("/v1/jobs", json=job, headers=auth)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 def at(value: str) -> datetime:

@@ -373,6 +373,7 @@ async def test_the_environment_reaches_the_app_escaped(serve: Serve) -> None:
         "apiBase": "",
         "environment": {"name": name, "color": "#0a7"},
         "version": __version__,
+        "localMail": False,
     }
 
 
@@ -380,6 +381,16 @@ async def test_the_default_environment_is_nameless_and_amber(ui: httpx.AsyncClie
     _, config = read_page(await ui.get("/ui/"))
 
     assert config["environment"] == {"name": "", "color": "#b45309"}
+
+
+async def test_the_app_is_told_of_caught_mail_only_where_the_api_lists_it(serve: Serve, tmp_path: Path) -> None:
+    async with serve() as client:
+        _, elsewhere = read_page(await client.get("/ui/"))
+    async with serve(local_mail_dir=tmp_path) as client:
+        _, under_jobq_run = read_page(await client.get("/ui/mail"))
+
+    assert elsewhere["localMail"] is False
+    assert under_jobq_run["localMail"] is True
 
 
 def test_an_index_without_the_placeholders_stops_start_up(servers: Servers, build: Path) -> None:

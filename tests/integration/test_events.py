@@ -161,7 +161,7 @@ async def test_the_openapi_document_declares_the_stream_and_its_event_types(api:
     content = document["paths"]["/v1/events"]["get"]["responses"]["200"]["content"]
     assert list(content) == ["text/event-stream"]
     refs = {one["$ref"].rpartition("/")[2] for one in content["text/event-stream"]["schema"]["oneOf"]}
-    assert refs == {"JobEvent", "QueuesEvent", "WorkersEvent", "ResetEvent"}
+    assert refs == {"JobEvent", "QueuesEvent", "WorkersEvent", "ResetEvent", "UnavailableEvent"}
     schemas = document["components"]["schemas"]
     assert set(schemas["JobEventData"]["properties"]) >= {
         "id",

@@ -11,6 +11,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from jobq_core import names
+from tests.integration.api_helpers import submit
 from tests.integration.conftest import StartWorker, wait_for_status
 from tests.support.handlers import MODULE as TEST_HANDLERS
 from tests.support.handlers import side_effects_per_job
@@ -19,12 +20,6 @@ from tests.support.wait import until
 
 def at(value: str) -> datetime:
     return datetime.fromisoformat(value)
-
-
-async def submit(api: httpx.AsyncClient, auth: dict[str, str], **job: object) -> dict[str, object]:
-    response = await api.post("/v1/jobs", json=job, headers=auth)
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def test_a_job_runs_end_to_end_and_its_result_is_visible(

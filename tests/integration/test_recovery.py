@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from jobq_core import names
 from tests.conftest import Servers
+from tests.integration.api_helpers import submit
 from tests.integration.conftest import wait_for_status
 from tests.support.cluster import Cluster, pid_alive
 from tests.support.handlers import side_effects_per_job
@@ -41,13 +42,6 @@ async def cluster(servers: Servers, side_effects: asyncpg.Pool, tmp_path: Path) 
     yield c
     codes = c.stop_all()
     assert codes == [0] * len(codes), "a worker did not stop cleanly:\n" + c.logs()
-
-
-async def submit(api: httpx.AsyncClient, auth: dict[str, str], **job: Any) -> dict[str, Any]:
-    response = await api.post("/v1/jobs", json=job, headers=auth)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 async def submit_many(api: httpx.AsyncClient, auth: dict[str, str], count: int, **job: Any) -> list[str]:

@@ -10,6 +10,7 @@ worker running in each pod would register.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,7 +32,8 @@ from jobq_devrun.servers import LocalServer, free_port, start_redis
 from jobq_core.dispatch.channel import DispatchChannel
 from jobq_core.flows.submit import submit
 from jobq_core.model.states import JobStatus
-from jobq_core.pg import store
+from jobq_core.model.stats import MINUTE
+from jobq_core.pg import scalers, store
 from tests.conftest import Servers
 from tests.k8s.kube import Kube
 from tests.k8s.test_operator_crd import install_crd
@@ -256,6 +258,20 @@ async def register_worker(db: asyncpg.Pool, hostname: str) -> str:
     return worker_id
 
 
+async def recorded(db: asyncpg.Pool, namespace: str) -> scalers.ScalerHistory | None:
+    """What the operator recorded in PostgreSQL for the test's WorkerScaler (what GET /v1/scalers reads)."""
+    now = await scalers.clock(db)
+    found = await scalers.history(db, now - timedelta(hours=1), now + MINUTE, MINUTE)
+    return next((s for s in found if (s.namespace, s.name) == (namespace, WORKERS)), None)
+
+
+async def recorded_change(db: asyncpg.Pool, namespace: str, to: int | None = None) -> scalers.ScalerHistory | None:
+    """The record once its latest change of replicas is there (and is to `to`, when given)."""
+    found = await recorded(db, namespace)
+    changes = [d for d in (found.decisions if found else []) if d.from_replicas != d.to_replicas]
+    return found if changes and (to is None or changes[0].to_replicas == to) else None
+
+
 async def test_a_burst_scales_the_workers_up_then_down_removing_idle_pods_first(
     kube: Kube, namespace: str, servers: Servers, db: asyncpg.Pool, operator: Operator
 ) -> None:
@@ -282,6 +298,14 @@ async def test_a_burst_scales_the_workers_up_then_down_removing_idle_pods_first(
     assert operator.metric("jobq_operator_desired_replicas", namespace=namespace, workerscaler=WORKERS) == 10
     assert (operator.metric("jobq_operator_decisions_total", namespace=namespace, workerscaler=WORKERS,
                             reason="scale-from-zero") or 0) >= 1  # fmt: skip
+
+    # The dashboard's record in PostgreSQL: the scale-up as a decision, the loops as samples.
+    history = await until(lambda: recorded_change(db, namespace), what="the scale-up recorded in PostgreSQL")
+    first = history.decisions[-1]
+    assert (first.from_replicas, first.to_replicas, first.reason) == (0, 10, "scale-from-zero")
+    assert first.message.startswith("500 ready + 0 running")
+    assert max(s.desired_replicas for s in history.samples) == 10
+    assert max(s.ready for s in history.samples) == 500
 
     # A worker registers in every pod; three of them are still running a job each when
     # the rest of the queue is done.
@@ -325,11 +349,20 @@ async def test_a_burst_scales_the_workers_up_then_down_removing_idle_pods_first(
     )
     await eventually(lambda: replicas(kube, namespace) == 0, timeout_s=30, what="0 replicas")
     assert scaler_status(kube, namespace)["lastScaleReason"] == "idle"
+    # Every change is a decision row, in a chain from 0 back to 0 (holds in between keep the count).
+    history = await until(lambda: recorded_change(db, namespace, to=0), what="the scale to zero recorded")
+    changes = [d for d in reversed(history.decisions) if d.from_replicas != d.to_replicas]
+    assert changes[0].from_replicas == 0 and changes[-1].to_replicas == 0
+    assert all(a.to_replicas == b.from_replicas for a, b in itertools.pairwise(changes))
+    assert changes[-1].reason == "idle"
+    assert (history.current_replicas, history.desired_replicas) in {(0, 0), (1, 0)}
 
     # The operator wrote only the status: no finalizer holds the object, it deletes at once.
     assert "finalizers" not in kube.get("workerscaler", WORKERS, "-n", namespace)["metadata"]
     kube.kubectl("delete", "workerscaler", WORKERS, "-n", namespace, "--timeout=10s")
     await eventually(lambda: "scaling loop stopped" in operator.service.log(), what="the loop to stop")
+    # Its records stay (until retention): the dashboard shows it by its last_seen_at.
+    assert await recorded(db, namespace) is not None
 
 
 async def test_an_outage_sets_the_condition_and_leaves_the_replicas_alone(
@@ -442,8 +475,16 @@ async def test_a_paused_scaler_reports_but_leaves_the_replicas_until_resumed(
     status = scaler_status(kube, namespace)
     assert (status["ready"], status["desiredReplicas"], status["replicas"]) == (500, 10, 2)
     assert replicas(kube, namespace) == 2
+    # Paused, it still records what it sees and wants, and no decision.
+    paused = await recorded(db, namespace)
+    assert paused is not None
+    assert (paused.current_replicas, paused.desired_replicas, paused.decisions) == (2, 10, [])
 
     # The spec change reaches the running loop: resumed, it scales.
     kube.kubectl("patch", "ws", WORKERS, "-n", namespace, "--type=merge", "-p", '{"spec": {"paused": false}}')
     await eventually(lambda: replicas(kube, namespace) == 10, what="10 replicas once resumed")
     assert condition(scaler_status(kube, namespace), "ScalingActive")["status"] == "True"
+    resumed = await until(lambda: recorded_change(db, namespace), what="the resumed scale-up recorded")
+    assert [(d.from_replicas, d.to_replicas) for d in resumed.decisions if d.from_replicas != d.to_replicas] == [
+        (2, 10)
+    ]

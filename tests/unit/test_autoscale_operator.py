@@ -1,11 +1,12 @@
-"""The operator's pure parts: reading a WorkerScaler spec, choosing pod deletion costs."""
+"""The operator's pure parts: reading a WorkerScaler spec, choosing pod deletion costs, which holds to record."""
 
 from __future__ import annotations
 
 import pytest
 
-from jobq_core.model.autoscale import Behavior
+from jobq_core.model.autoscale import Behavior, Reason
 from jobq_operator.kube import PodInfo
+from jobq_operator.records import HOLD_ROWS_EVERY_S, Holds
 from jobq_operator.scaler import deletion_cost
 from jobq_operator.spec import Connection, SpecError, parse
 
@@ -72,3 +73,19 @@ def test_pods_cost_the_jobs_they_run_and_unchanged_ones_are_left_alone() -> None
     # A worker reports the host name, which the kubelet cuts to 63 characters.
     long_name = "a-release-name-that-is-rather-long-jobq-worker-6f7c9d8b4-x7k2p-extra"
     assert deletion_cost(PodInfo(long_name, None, False), {long_name[:63].rstrip("-."): 2}) == 2
+
+
+def test_a_hold_gets_a_decision_row_once_per_new_limiting_reason() -> None:
+    holds = Holds()
+    # Held at the bound loop after loop: one row.
+    assert [holds.worth_a_row(Reason.MAX_REPLICAS, t) for t in (0, 5, 10, 120)] == [True, False, False, False]
+    # Holding because the demand is met is no limit: no row, and the bound is still old news.
+    assert not holds.worth_a_row(Reason.DEPTH, 125)
+    assert not holds.worth_a_row(Reason.MAX_REPLICAS, 130)
+    # A new limiting reason is news, but flipping reasons write at most one row a minute.
+    assert holds.worth_a_row(Reason.STABILIZED, 135)
+    assert not holds.worth_a_row(Reason.STEP_LIMIT, 140)
+    assert holds.worth_a_row(Reason.STEP_LIMIT, 135 + HOLD_ROWS_EVERY_S)
+    # After a change of replicas the same reason is news again, at once.
+    holds.changed()
+    assert holds.worth_a_row(Reason.STEP_LIMIT, 200)

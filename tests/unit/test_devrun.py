@@ -1,10 +1,12 @@
-"""`jobq run` serves the checkout's dashboard build when there is one."""
+"""`jobq run` serves the checkout's dashboard build when there is one, and prints a line a
+shell can export."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
-from jobq_devrun.runner import DASHBOARD_BUILD, dashboard_dir
+from jobq_devrun.runner import DASHBOARD_BUILD, dashboard_dir, export_line, exported
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,3 +29,23 @@ def test_a_dashboard_dir_already_set_is_kept_and_empty_means_none(tmp_path: Path
     (tmp_path / "index.html").write_text("<!doctype html>")
     assert dashboard_dir({"JOBQ_DASHBOARD_DIR": "/srv/ui"}, build=tmp_path) == "/srv/ui"
     assert dashboard_dir({"JOBQ_DASHBOARD_DIR": ""}, build=tmp_path) is None
+
+
+def test_the_export_line_sets_in_a_shell_what_it_says() -> None:
+    values = {"JOBQ_API_URL": "http://127.0.0.1:8000", "JOBQ_API_KEY": "jobq_a-b_C"}
+    line = export_line(values)
+
+    shell = subprocess.run(
+        ["bash", "-c", f'{line}\nprintf "%s|%s" "$JOBQ_API_URL" "$JOBQ_API_KEY"'], capture_output=True, text=True
+    )
+
+    assert line == "export JOBQ_API_URL=http://127.0.0.1:8000 JOBQ_API_KEY=jobq_a-b_C"
+    assert shell.stdout == "http://127.0.0.1:8000|jobq_a-b_C"
+    assert exported("  " + line) == values
+
+
+def test_only_an_export_line_exports_anything() -> None:
+    assert exported("JOBQ_API_URL=http://x") == {}
+    assert exported("data: /tmp/x") == {}
+    assert exported("export A=1 B=2   # a comment=ignored") == {"A": "1", "B": "2"}
+    assert exported("export 'unclosed") == {}

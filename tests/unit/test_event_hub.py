@@ -229,3 +229,34 @@ async def test_the_poller_outlives_an_outage_and_stops_when_no_one_listens(
 
     _, replay = hub_.subscribe(old_id)
     assert replay is None  # a new start: what happened while stopped was not kept
+
+
+async def test_an_outage_is_announced_once_to_open_and_new_streams_and_its_end_is_a_reset(
+    hub: tuple[EventHub, Script],
+) -> None:
+    hub_, script = hub
+    script.then([], QUEUES)
+    stream, _ = hub_.subscribe(None)
+    await received(stream, 2)  # the baseline's queues and workers
+
+    for _ in range(3):  # three failed looks: one announcement
+        script.answers.put_nowait(DatabaseUnavailable("ConnectionRefusedError"))
+    script.then([job("a")], QUEUES)
+    got = await received(stream, 3)
+    assert got == [
+        ("unavailable", {"message": DatabaseUnavailable("ConnectionRefusedError").message}),
+        ("reset", {"reason": "recovered"}),
+        ("job", got[2][1]),
+    ]
+    assert got[2][1]["id"] == "a"
+    assert hub_.unavailable_event() is None
+
+
+async def test_during_an_outage_the_hub_has_the_event_a_new_stream_starts_with(hub: tuple[EventHub, Script]) -> None:
+    hub_, script = hub
+    script.answers.put_nowait(DatabaseUnavailable("ConnectionRefusedError"))
+    first, _ = hub_.subscribe(None)
+    assert (await received(first, 1))[0][0] == "unavailable"
+
+    wire = hub_.unavailable_event()
+    assert wire is not None and b"event: unavailable" in wire

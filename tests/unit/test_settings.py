@@ -233,6 +233,23 @@ def test_a_dashboard_dir_without_an_index_is_named(env: pytest.MonkeyPatch, tmp_
     assert "index.html" in message
 
 
+def test_local_mail_is_off_unless_set_to_a_folder(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert load(ApiSettings).local_mail_dir is None
+    env.setenv("JOBQ_LOCAL_MAIL_DIR", "")
+    assert load(ApiSettings).local_mail_dir is None
+    env.setenv("JOBQ_LOCAL_MAIL_DIR", str(tmp_path))
+    assert load(ApiSettings).local_mail_dir == tmp_path
+
+
+@pytest.mark.parametrize("make", ["missing", "file"])
+def test_a_local_mail_dir_that_is_no_folder_is_named(env: pytest.MonkeyPatch, tmp_path: Path, make: str) -> None:
+    target = tmp_path / "mail"
+    if make == "file":
+        target.write_text("not a folder")
+    env.setenv("JOBQ_LOCAL_MAIL_DIR", str(target))
+    assert config_error(ApiSettings).startswith("JOBQ_LOCAL_MAIL_DIR ")
+
+
 def test_a_long_environment_name_is_named(env: pytest.MonkeyPatch) -> None:
     env.setenv("JOBQ_ENVIRONMENT_NAME", "x" * 61)
     assert config_error(ApiSettings).startswith("JOBQ_ENVIRONMENT_NAME ")

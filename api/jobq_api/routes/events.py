@@ -46,6 +46,7 @@ class EventStreamResponse(StreamingResponse):
         self.hub, self.stream = hub, stream
         # Made at once, with the subscription: a reset's id is where the stream's queue starts.
         first = hub.reset_event("unknown_id") if replay is None else b"".join(replay)
+        first += hub.unavailable_event() or b""  # opened during an outage: say so at once
         super().__init__(
             _events(hub, stream, first),
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -92,8 +93,12 @@ itself instead of polling. Each event is `id`, `event` and one `data:` line of c
 - `job`: a job was created, or changed state, attempt or progress (its list-row fields).
 - `queues`: the per-queue counts changed; the body of `GET /v1/queues`.
 - `workers`: a worker came or went, or its running count changed; the body of `GET /v1/workers`.
+- `unavailable`: PostgreSQL cannot be read, so the stream sees no changes until a `reset`
+  (reason `recovered`) says it does again: poll meanwhile (the polls' 503s say what is down).
+  A stream opened during the outage starts with it.
 - `reset`: refetch everything, then read on: the `Last-Event-ID` sent is no longer kept (or
-  is from another API process or start), this client read too slowly, or too much changed at once.
+  is from another API process or start), this client read too slowly, too much changed at
+  once, or PostgreSQL is back after an outage.
 
 Reconnect with the last `id` received as `Last-Event-ID` to get the events missed while away
 (the server keeps the last {BUFFER_EVENTS:,} events, at most {BUFFER_S / 60:.0f} minutes old). The stream starts with

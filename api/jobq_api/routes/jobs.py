@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
+from pydantic import Field
 
 from jobq_core.dispatch.channel import DispatchChannel
 from jobq_core.errors import RedisUnavailable, UnknownJobType
@@ -21,7 +22,7 @@ from jobq_core.names import IDEMPOTENCY_HEADER
 from jobq_core.pg import store
 from jobq_core.pg.apikeys import ApiKey, Scope
 
-from .. import views
+from .. import payload_filter, views
 from ..auth import require
 from ..metrics import count_submitted
 from ..models import BatchIn, BatchOut, JobIn, JobListOut, JobOut, Text
@@ -177,11 +178,37 @@ async def list_jobs(
     tag: Annotated[Text | None, Query(max_length=100)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    error: Annotated[
+        Text | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Jobs whose last error message contains this text, ignoring case;"
+            " `%`, `_` and `\\` match only themselves.",
+        ),
+    ] = None,
+    payload: Annotated[
+        list[Annotated[Text, Field(max_length=200)]] | None,
+        Query(
+            max_length=20,
+            description="`path=value`: jobs whose payload has `value` at `path`, e.g. `user.id=123`."
+            " The path is dot-separated object keys (letters, digits, `_`, `-`); the value is a JSON"
+            ' scalar (`123`, `1.5`, `true`, `null`, `"123"` for the string) or else a plain string.'
+            " Repeat for several; a job must match all of them.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     _: ApiKey = read,
 ) -> Response:
-    """Jobs newest first, filtered; follow `next_cursor` for the next page."""
+    """Jobs newest first, filtered; follow `next_cursor` for the next page.
+
+    Filters combine: a job is listed when it matches every one given. `error` looks at
+    the job's `error.message`, its last failed attempt's (a job that then succeeded has none).
+    Each `payload` filter matches by containment: `user.id=123` lists jobs whose payload
+    is `{"user": {"id": 123, ...}, ...}`; a filter that is not `path=value`, or two that
+    disagree on one path, are a 422 naming `payload[i]`.
+    """
     filters = store.JobFilter(
         statuses=[str(s) for s in status] if status else None,
         type=type,
@@ -189,6 +216,8 @@ async def list_jobs(
         tag=tag,
         created_after=created_after,
         created_before=created_before,
+        error=error,
+        payload=payload_filter.containment(payload or []),
     )
     after = views.decode_cursor(cursor) if cursor else None
     rows = await store.list_jobs(request.app.state.pool, filters, limit=limit + 1, after=after)

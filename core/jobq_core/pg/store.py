@@ -159,6 +159,15 @@ class JobFilter:
     tag: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    error: str | None = None
+    """Text the last error's message contains, ignoring case; `%` and `_` are themselves."""
+    payload: dict[str, Any] | None = None
+    """An object the payload contains (jsonb `@>`): `{"user": {"id": 123}}`."""
+
+
+def _contains_pattern(text: str) -> str:
+    """An ILIKE pattern (escape character `\\`) that matches `text` anywhere, taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 async def list_jobs(
@@ -179,6 +188,8 @@ async def list_jobs(
             filters.tag,
             filters.created_after,
             filters.created_before,
+            None if filters.error is None else _contains_pattern(filters.error),
+            filters.payload,
             cursor_at,
             cursor_id,
             limit,

@@ -15,6 +15,12 @@ export interface paths {
         /**
          * List jobs
          * @description Jobs newest first, filtered; follow `next_cursor` for the next page.
+         *
+         *     Filters combine: a job is listed when it matches every one given. `error` looks at
+         *     the job's `error.message`, its last failed attempt's (a job that then succeeded has none).
+         *     Each `payload` filter matches by containment: `user.id=123` lists jobs whose payload
+         *     is `{"user": {"id": 123, ...}, ...}`; a filter that is not `path=value`, or two that
+         *     disagree on one path, are a 422 naming `payload[i]`.
          */
         get: operations["list_jobs_v1_jobs_get"];
         put?: never;
@@ -567,6 +573,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/scalers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Autoscaling: replicas over time and decisions
+         * @description Each WorkerScaler the operator recorded within the window: current and desired
+         *     replicas at its latest loop, samples per bucket (each number the bucket's highest) and
+         *     its latest decisions with their reasons. Empty when no operator records.
+         */
+        get: operations["list_scalers_v1_scalers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -582,8 +610,12 @@ export interface paths {
          *     - `job`: a job was created, or changed state, attempt or progress (its list-row fields).
          *     - `queues`: the per-queue counts changed; the body of `GET /v1/queues`.
          *     - `workers`: a worker came or went, or its running count changed; the body of `GET /v1/workers`.
+         *     - `unavailable`: PostgreSQL cannot be read, so the stream sees no changes until a `reset`
+         *       (reason `recovered`) says it does again: poll meanwhile (the polls' 503s say what is down).
+         *       A stream opened during the outage starts with it.
          *     - `reset`: refetch everything, then read on: the `Last-Event-ID` sent is no longer kept (or
-         *       is from another API process or start), this client read too slowly, or too much changed at once.
+         *       is from another API process or start), this client read too slowly, too much changed at
+         *       once, or PostgreSQL is back after an outage.
          *
          *     Reconnect with the last `id` received as `Last-Event-ID` to get the events missed while away
          *     (the server keeps the last 10,000 events, at most 5 minutes old). The stream starts with
@@ -593,6 +625,46 @@ export interface paths {
          *     The key goes in the `Authorization` header, never in the URL.
          */
         get: operations["events_v1_events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/local/mail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List caught mail (`jobq run` only)
+         * @description The newest `limit` messages the local mail catcher accepted, newest first, and how many it holds.
+         */
+        get: operations["list_mail_v1_local_mail_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/local/mail/{mail_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A caught message (`jobq run` only)
+         * @description One message the local mail catcher accepted.
+         */
+        get: operations["get_mail_v1_local_mail__mail_id__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -784,6 +856,76 @@ export interface components {
              * @description How many are new (the rest matched an idempotency key).
              */
             created: number;
+        };
+        /**
+         * CaughtMailListOut
+         * @description Caught messages, newest first.
+         */
+        CaughtMailListOut: {
+            /** Messages */
+            messages: components["schemas"]["CaughtMailOut"][];
+            /**
+             * Total
+             * @description Messages the catcher holds in all (`limit` of them are listed).
+             */
+            total: number;
+        };
+        /**
+         * CaughtMailOut
+         * @description A message `jobq run`'s mail catcher accepted: its envelope, headers and bodies.
+         */
+        CaughtMailOut: {
+            /**
+             * Id
+             * @description The message's id: when it arrived (ns since the epoch) and a counter.
+             */
+            id: string;
+            /**
+             * Received At
+             * Format: date-time
+             * @description When the catcher accepted it.
+             */
+            received_at: string;
+            /**
+             * Sender
+             * @description The envelope sender (SMTP `MAIL FROM`).
+             */
+            sender: string;
+            /**
+             * Recipients
+             * @description The envelope recipients (SMTP `RCPT TO`): To, Cc and Bcc.
+             */
+            recipients: string[];
+            /**
+             * Subject
+             * @description The `Subject` header.
+             */
+            subject: string | null;
+            /**
+             * Date
+             * @description The `Date` header; null when missing or unreadable.
+             */
+            date: string | null;
+            /**
+             * Message Id
+             * @description The `Message-ID` header (`<job id@jobq>` for `email.send`).
+             */
+            message_id: string | null;
+            /**
+             * Headers
+             * @description Every header of the message, in order, repeats included.
+             */
+            headers: components["schemas"]["MailHeaderOut"][];
+            /**
+             * Text
+             * @description The plain-text body; null when there is none.
+             */
+            text: string | null;
+            /**
+             * Html
+             * @description The HTML body; null when there is none.
+             */
+            html: string | null;
         };
         /**
          * DeadGroupListOut
@@ -1154,6 +1296,16 @@ export interface components {
             description: string;
         };
         /**
+         * MailHeaderOut
+         * @description One header of a caught message, decoded (RFC 2047 words as text).
+         */
+        MailHeaderOut: {
+            /** Name */
+            name: string;
+            /** Value */
+            value: string;
+        };
+        /**
          * MeOut
          * @description The API key a request was made with, and what it may do.
          */
@@ -1263,10 +1415,136 @@ export interface components {
         ResetEventData: {
             /**
              * Reason
-             * @description `unknown_id`: the Last-Event-ID is older than what the server keeps, or from another process or start; `behind`: this client read too slowly and events were dropped for it; `overflow`: more jobs changed at once than the stream carries.
+             * @description `unknown_id`: the Last-Event-ID is older than what the server keeps, or from another process or start; `behind`: this client read too slowly and events were dropped for it; `overflow`: more jobs changed at once than the stream carries; `recovered`: PostgreSQL answers again after an `unavailable`.
              * @enum {string}
              */
-            reason: "unknown_id" | "behind" | "overflow";
+            reason: "unknown_id" | "behind" | "overflow" | "recovered";
+        };
+        /**
+         * ScalerDecisionOut
+         * @description The operator changed the replicas, or held them (`from_replicas` = `to_replicas`) for a new limiting reason.
+         */
+        ScalerDecisionOut: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** From Replicas */
+            from_replicas: number;
+            /** To Replicas */
+            to_replicas: number;
+            /**
+             * Reason
+             * @description The policy's reason: `depth`, `drain-forecast`, `latency`, `scale-from-zero`, `cooldown`, `idle`, `min-replicas`, `max-replicas`, `stabilized` or `step-limit`.
+             */
+            reason: string;
+            /**
+             * Message
+             * @description The policy's sentence, with the numbers behind it.
+             */
+            message: string;
+        };
+        /**
+         * ScalerListOut
+         * @description What the autoscaling operator observed and decided, read from PostgreSQL (no Kubernetes access).
+         */
+        ScalerListOut: {
+            /**
+             * Window
+             * @enum {string}
+             */
+            window: "1h" | "24h" | "7d";
+            /**
+             * Bucket S
+             * @description Length of each sample bucket: 60, 900 or 3600 seconds.
+             */
+            bucket_s: number;
+            /**
+             * Start
+             * Format: date-time
+             * @description The first bucket's start.
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             * @description The last bucket's end (it holds the current minute).
+             */
+            end: string;
+            /**
+             * Scalers
+             * @description WorkerScalers with a sample in the window, by namespace and name; empty when none recorded.
+             */
+            scalers: components["schemas"]["ScalerOut"][];
+        };
+        /**
+         * ScalerOut
+         * @description One WorkerScaler as its operator recorded it.
+         */
+        ScalerOut: {
+            /** Namespace */
+            namespace: string;
+            /** Name */
+            name: string;
+            /**
+             * Current Replicas
+             * @description The target's replicas at the operator's latest loop.
+             */
+            current_replicas: number;
+            /**
+             * Desired Replicas
+             * @description The policy's answer at that loop.
+             */
+            desired_replicas: number;
+            /**
+             * Last Seen At
+             * Format: date-time
+             * @description When the operator last recorded this scaler (every loop does); long ago means the WorkerScaler was deleted, or no operator observes it.
+             */
+            last_seen_at: string;
+            /**
+             * Samples
+             * @description Buckets of the window that hold a sample, oldest first.
+             */
+            samples: components["schemas"]["ScalerSampleOut"][];
+            /**
+             * Decisions
+             * @description The latest decisions, newest first, whatever the window.
+             */
+            decisions: components["schemas"]["ScalerDecisionOut"][];
+        };
+        /**
+         * ScalerSampleOut
+         * @description One bucket of a WorkerScaler's samples: each number the highest its loops saw in the bucket.
+         */
+        ScalerSampleOut: {
+            /**
+             * At
+             * Format: date-time
+             * @description The bucket's start; it lasts `bucket_s`.
+             */
+            at: string;
+            /**
+             * Current Replicas
+             * @description The target Deployment's replicas (spec) the operator found.
+             */
+            current_replicas: number;
+            /**
+             * Desired Replicas
+             * @description The replicas the policy asked for.
+             */
+            desired_replicas: number;
+            /**
+             * Ready
+             * @description Ready jobs in the scaler's queues.
+             */
+            ready: number;
+            /**
+             * Oldest Ready Age S
+             * @description Age of the oldest ready job (seconds).
+             */
+            oldest_ready_age_s: number;
         };
         /**
          * ScheduleIn
@@ -1585,6 +1863,31 @@ export interface components {
             /** Buckets */
             buckets: components["schemas"]["StatsBucket"][];
         };
+        /**
+         * UnavailableEvent
+         * @description `event: unavailable`: the stream sees no changes until a `reset`; poll meanwhile.
+         */
+        UnavailableEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "unavailable";
+            /** Id */
+            id: string;
+            data: components["schemas"]["UnavailableEventData"];
+        };
+        /**
+         * UnavailableEventData
+         * @description An `unavailable` event's data.
+         */
+        UnavailableEventData: {
+            /**
+             * Message
+             * @description Why PostgreSQL cannot be read, e.g. `connection refused`.
+             */
+            message: string;
+        };
         /** ValidationError */
         ValidationError: {
             /** Location */
@@ -1681,6 +1984,10 @@ export interface operations {
                 tag?: string | null;
                 created_after?: string | null;
                 created_before?: string | null;
+                /** @description Jobs whose last error message contains this text, ignoring case; `%`, `_` and `\` match only themselves. */
+                error?: string | null;
+                /** @description `path=value`: jobs whose payload has `value` at `path`, e.g. `user.id=123`. The path is dot-separated object keys (letters, digits, `_`, `-`); the value is a JSON scalar (`123`, `1.5`, `true`, `null`, `"123"` for the string) or else a plain string. Repeat for several; a job must match all of them. */
+                payload?: string[] | null;
                 limit?: number;
                 cursor?: string | null;
             };
@@ -2637,6 +2944,38 @@ export interface operations {
             };
         };
     };
+    list_scalers_v1_scalers_get: {
+        parameters: {
+            query?: {
+                /** @description 1h in 1-minute buckets, 24h in 15-minute ones, 7d in hours. */
+                window?: components["schemas"]["Window"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScalerListOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     events_v1_events_get: {
         parameters: {
             query?: never;
@@ -2655,7 +2994,69 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["JobEvent"] | components["schemas"]["QueuesEvent"] | components["schemas"]["WorkersEvent"] | components["schemas"]["ResetEvent"];
+                    "text/event-stream": components["schemas"]["JobEvent"] | components["schemas"]["QueuesEvent"] | components["schemas"]["WorkersEvent"] | components["schemas"]["ResetEvent"] | components["schemas"]["UnavailableEvent"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_mail_v1_local_mail_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaughtMailListOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_mail_v1_local_mail__mail_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                mail_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaughtMailOut"];
                 };
             };
             /** @description Validation Error */

@@ -1,7 +1,10 @@
 // Jobs: state tabs, a search box with qualifiers, keyset pages, bulk actions on a selection.
+// Only the rows near the viewport are in the DOM, so a 500-row page stays light while
+// the stream patches it.
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate } from "@tanstack/react-router";
-import { useEffect, useState, type FormEvent } from "react";
+import { useWindowVirtualizer } from "@tanstack/react-virtual";
+import { useEffect, useLayoutEffect, useRef, useState, type FormEvent } from "react";
 
 import { api, call, type Job, type JobStatus } from "../api/client";
 import { fromFilters, parseSearch, toFilters, type JobFilters } from "../lib/search";
@@ -10,24 +13,43 @@ import { useLiveOptions } from "../ui/preferences";
 import { useCan } from "../ui/session";
 
 export const STATUSES: JobStatus[] = ["queued", "scheduled", "running", "succeeded", "dead", "cancelled"];
-export const PAGE_SIZE = 50;
+export const PAGE_SIZES = [50, 200, 500] as const;
+type PageSize = (typeof PAGE_SIZES)[number];
+/** A row's height before it is measured (px); close to the real one, so the scrollbar barely moves. */
+const ROW_ESTIMATE_PX = 37;
 
 export interface JobsSearch extends JobFilters {
   cursor?: string;
+  limit?: PageSize;
 }
 
 /** The URL's search params, checked: a link with junk in it still shows a list. */
 export function validateJobsSearch(raw: Record<string, unknown>): JobsSearch {
   const text = (key: string) => (typeof raw[key] === "string" && raw[key] ? (raw[key] as string) : undefined);
   const status = text("status");
+  // Repeated (`?payload=a=1&payload=b=2`) or a JSON array, as the router writes it.
+  const payload = [raw.payload].flat().filter((f): f is string => typeof f === "string" && f.includes("="));
   return {
     status: status && STATUSES.includes(status as JobStatus) ? status : undefined,
     type: text("type"),
     queue: text("queue"),
     tag: text("tag"),
     id: text("id"),
+    error: text("error"),
+    payload: payload.length ? payload : undefined,
     cursor: text("cursor"),
+    limit: PAGE_SIZES.find((size) => String(size) === String(raw.limit) && size !== PAGE_SIZES[0]),
   };
+}
+
+/** The height of the rows not drawn, so the scrollbar is that of the whole page. */
+function Spacer({ height, columns }: { height: number; columns: number }) {
+  return (
+    <tr aria-hidden="true" className="spacer">
+      {/* The height is set through the CSSOM, which the strict style-src allows. */}
+      <td colSpan={columns} style={{ height }} />
+    </tr>
+  );
 }
 
 function useStateCounts() {
@@ -67,8 +89,10 @@ export function JobsPage({ search }: { search: JobsSearch }) {
               type: search.type,
               queue: search.queue,
               tag: search.tag,
+              error: search.error,
+              payload: search.payload,
               cursor: search.cursor,
-              limit: PAGE_SIZE,
+              limit: search.limit ?? PAGE_SIZES[0],
             },
           },
         }),
@@ -107,6 +131,24 @@ export function JobsPage({ search }: { search: JobsSearch }) {
   }
 
   const jobs: Job[] = list.data?.jobs ?? [];
+  const body = useRef<HTMLTableSectionElement>(null);
+  // Where the rows start in the document: what is above them (tabs, search, notices) moves it.
+  const [bodyTop, setBodyTop] = useState(0);
+  useLayoutEffect(() => {
+    const top = (body.current?.getBoundingClientRect().top ?? 0) + window.scrollY;
+    if (Math.abs(top - bodyTop) > 1) setBodyTop(top);
+  });
+  const rows = useWindowVirtualizer({
+    count: jobs.length,
+    estimateSize: () => ROW_ESTIMATE_PX,
+    overscan: 10,
+    scrollMargin: bodyTop,
+    getItemKey: (index) => jobs[index]?.id ?? index,
+  });
+  const shown = rows.getVirtualItems();
+  const columns = can.write ? 8 : 7;
+  const spaceAbove = (shown[0]?.start ?? rows.options.scrollMargin) - rows.options.scrollMargin;
+  const spaceBelow = rows.getTotalSize() - ((shown[shown.length - 1]?.end ?? rows.options.scrollMargin) - rows.options.scrollMargin);
   const chosen = jobs.filter((j) => selected.has(j.id));
   const toggle = (id: string) =>
     setSelected((now) => {
@@ -183,42 +225,64 @@ export function JobsPage({ search }: { search: JobsSearch }) {
             <th scope="col">Tags</th>
           </tr>
         </thead>
-        <tbody>
-          {jobs.map((job) => (
-            <tr key={job.id} aria-selected={selected.has(job.id)}>
-              {can.write && (
+        <tbody ref={body}>
+          {spaceAbove > 0 && <Spacer height={spaceAbove} columns={columns} />}
+          {shown.map((item) => {
+            const job = jobs[item.index];
+            if (!job) return null;
+            return (
+              <tr key={job.id} data-index={item.index} ref={rows.measureElement} aria-selected={selected.has(job.id)}>
+                {can.write && (
+                  <td>
+                    <input
+                      type="checkbox"
+                      aria-label={`Select job ${job.id}`}
+                      checked={selected.has(job.id)}
+                      onChange={() => toggle(job.id)}
+                    />
+                  </td>
+                )}
                 <td>
-                  <input
-                    type="checkbox"
-                    aria-label={`Select job ${job.id}`}
-                    checked={selected.has(job.id)}
-                    onChange={() => toggle(job.id)}
-                  />
+                  <Link to="/jobs/$jobId" params={{ jobId: job.id }} className="mono">
+                    {job.id}
+                  </Link>
                 </td>
-              )}
-              <td>
-                <Link to="/jobs/$jobId" params={{ jobId: job.id }} className="mono">
-                  {job.id}
-                </Link>
-              </td>
-              <td>{job.type}</td>
-              <td>{job.queue}</td>
-              <td>
-                <StatusBadge status={job.status} />
-              </td>
-              <td>
-                {job.attempts}/{job.max_attempts}
-              </td>
-              <td>
-                <Time value={job.created_at} />
-              </td>
-              <td>{job.tags.join(", ")}</td>
-            </tr>
-          ))}
+                <td>{job.type}</td>
+                <td>{job.queue}</td>
+                <td>
+                  <StatusBadge status={job.status} />
+                </td>
+                <td>
+                  {job.attempts}/{job.max_attempts}
+                </td>
+                <td>
+                  <Time value={job.created_at} />
+                </td>
+                <td>{job.tags.join(", ")}</td>
+              </tr>
+            );
+          })}
+          {spaceBelow > 0 && <Spacer height={spaceBelow} columns={columns} />}
         </tbody>
       </table>
       {list.isSuccess && jobs.length === 0 && <p className="muted">No jobs match.</p>}
       <nav aria-label="Pages of jobs" className="pager">
+        <label>
+          Rows per page
+          <select
+            value={search.limit ?? PAGE_SIZES[0]}
+            onChange={(e) => {
+              const limit = PAGE_SIZES.find((size) => String(size) === e.target.value);
+              void navigate({ search: { ...search, limit: limit === PAGE_SIZES[0] ? undefined : limit, cursor: undefined } });
+            }}
+          >
+            {PAGE_SIZES.map((size) => (
+              <option key={size} value={size}>
+                {size}
+              </option>
+            ))}
+          </select>
+        </label>
         {search.cursor && (
           <Link to="/jobs" search={{ ...search, cursor: undefined }}>
             Newest

@@ -5,6 +5,7 @@ import { api, call } from "../api/client";
 import { durationText } from "../lib/time";
 import { ConfirmButton, ErrorNote } from "../ui/parts";
 import { useLiveOptions } from "../ui/preferences";
+import { Sparkline } from "../ui/Sparkline";
 import { useCan } from "../ui/session";
 
 export function QueuesPage() {
@@ -12,6 +13,13 @@ export function QueuesPage() {
   const can = useCan();
   const queryClient = useQueryClient();
   const queues = useQuery({ queryKey: ["queues"], queryFn: () => call(api.GET("/v1/queues")), ...useLiveOptions() });
+  // The sparkline's rollups change once a minute, whatever the stream says.
+  const stats = useQuery({
+    queryKey: ["stats", "1h"],
+    queryFn: () => call(api.GET("/v1/stats", { params: { query: { window: "1h" } } })),
+    ...useLiveOptions(60_000, false),
+  });
+  const finished = new Map((stats.data?.queues ?? []).map((q) => [q.queue, q.buckets.map((b) => b.completed)]));
   const toggle = useMutation({
     mutationFn: ({ name, pause }: { name: string; pause: boolean }) =>
       pause
@@ -33,6 +41,7 @@ export function QueuesPage() {
             <th scope="col">Running</th>
             <th scope="col">Dead</th>
             <th scope="col">Oldest ready</th>
+            <th scope="col">Finished, last hour</th>
             <th scope="col">State</th>
             {can.admin && <th scope="col">Action</th>}
           </tr>
@@ -58,6 +67,9 @@ export function QueuesPage() {
                 )}
               </td>
               <td>{q.oldest_ready_age_s === null ? "—" : durationText(q.oldest_ready_age_s)}</td>
+              <td>
+                <Sparkline values={finished.get(q.name) ?? []} label={`Jobs finished in ${q.name} per minute`} />
+              </td>
               <td>{q.paused ? <span className="status status-paused">paused</span> : "running"}</td>
               {can.admin && (
                 <td>

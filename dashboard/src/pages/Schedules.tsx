@@ -2,57 +2,71 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link } from "@tanstack/react-router";
 import { Fragment, useState, type FormEvent } from "react";
 
-import { ApiError, api, call } from "../api/client";
+import { ApiError, api, call, type Schemas } from "../api/client";
 import { parseJsonInput } from "../lib/json";
 import { localText, utcText } from "../lib/time";
 import { ConfirmButton, ErrorNote, FieldError, StatusBadge, Time } from "../ui/parts";
 import { POLL_INTERVAL_MS, SLOW_POLL_MS, useLiveOptions } from "../ui/preferences";
 import { useCan } from "../ui/session";
 
-function NewSchedule({ onDone }: { onDone(): void }) {
-  const [name, setName] = useState("");
-  const [cron, setCron] = useState("*/5 * * * *");
-  const [timezone, setTimezone] = useState("UTC");
-  const [type, setType] = useState("jobq.noop");
-  const [payload, setPayload] = useState("{}");
+type Schedule = Schemas["ScheduleOut"];
+type ScheduleBody = { name: string; cron: string; timezone: string; job: Record<string, unknown> };
+
+/** Create a schedule, or edit `initial`: the server checks the cron and time zone and names the field it refuses. */
+function ScheduleForm({ initial, onDone }: { initial?: Schedule; onDone(): void }) {
+  const [name, setName] = useState(initial?.name ?? "");
+  const [cron, setCron] = useState(initial?.cron ?? "*/5 * * * *");
+  const [timezone, setTimezone] = useState(initial?.timezone ?? "UTC");
+  const [type, setType] = useState(String(initial?.job.type ?? "jobq.noop"));
+  const [payload, setPayload] = useState(JSON.stringify(initial?.job.payload ?? {}, null, 2));
   const [payloadError, setPayloadError] = useState<string | null>(null);
   const types = useQuery({ queryKey: ["job-types"], queryFn: () => call(api.GET("/v1/job-types")) });
-  const create = useMutation({
-    mutationFn: (body: { name: string; cron: string; timezone: string; job: { type: string; payload: unknown } }) =>
-      call(api.POST("/v1/schedules", { body: body as never })),
+  const save = useMutation({
+    mutationFn: (body: ScheduleBody) =>
+      initial
+        ? call(api.PATCH("/v1/schedules/{schedule_id}", { params: { path: { schedule_id: initial.id } }, body: body as never }))
+        : call(api.POST("/v1/schedules", { body: body as never })),
     onSuccess: onDone,
   });
+  const title = initial ? `Edit ${initial.name}` : "New schedule";
+  const titleId = initial ? `edit-schedule-${initial.id}` : "new-schedule-title";
+
+  // Two forms may be open at once (a new one and an edit): their ids must differ.
+  const errorId = (field: string) => `${titleId}-err-${field.replace(/\W/g, "-")}`;
 
   function submit(event: FormEvent) {
     event.preventDefault();
     const parsed = parseJsonInput(payload);
     setPayloadError(parsed.error ?? null);
     if (parsed.error !== undefined) return;
-    create.mutate({ name, cron, timezone, job: { type, payload: parsed.value } });
+    // The same type keeps the job's other settings (queue, priority, attempts, timeout,
+    // tags); another type takes that type's defaults.
+    const kept = initial && initial.job.type === type ? initial.job : {};
+    save.mutate({ name, cron, timezone, job: { ...kept, type, payload: parsed.value } });
   }
 
   const fieldProps = (field: string) => ({
-    "aria-invalid": create.error instanceof ApiError && Boolean(create.error.fieldError(field)),
-    "aria-describedby": `err-${field.replace(/\W/g, "-")}`,
+    "aria-invalid": save.error instanceof ApiError && Boolean(save.error.fieldError(field)),
+    "aria-describedby": errorId(field),
   });
   return (
-    <form onSubmit={submit} className="form" aria-labelledby="new-schedule-title">
-      <h2 id="new-schedule-title">New schedule</h2>
+    <form onSubmit={submit} className="form" aria-labelledby={titleId}>
+      <h2 id={titleId}>{title}</h2>
       <label>
         Name
         <input value={name} onChange={(e) => setName(e.target.value)} required {...fieldProps("name")} />
       </label>
-      <FieldError id="err-name" error={create.error} field="name" />
+      <FieldError id={errorId("name")} error={save.error} field="name" />
       <label>
         Cron
         <input value={cron} onChange={(e) => setCron(e.target.value)} required {...fieldProps("cron")} />
       </label>
-      <FieldError id="err-cron" error={create.error} field="cron" />
+      <FieldError id={errorId("cron")} error={save.error} field="cron" />
       <label>
         Time zone
         <input value={timezone} onChange={(e) => setTimezone(e.target.value)} {...fieldProps("timezone")} />
       </label>
-      <FieldError id="err-timezone" error={create.error} field="timezone" />
+      <FieldError id={errorId("timezone")} error={save.error} field="timezone" />
       <label>
         Job type
         <select value={type} onChange={(e) => setType(e.target.value)} {...fieldProps("job.type")}>
@@ -61,7 +75,7 @@ function NewSchedule({ onDone }: { onDone(): void }) {
           ))}
         </select>
       </label>
-      <FieldError id="err-job-type" error={create.error} field="job.type" />
+      <FieldError id={errorId("job.type")} error={save.error} field="job.type" />
       <label>
         Payload (JSON)
         <textarea value={payload} onChange={(e) => setPayload(e.target.value)} rows={4} {...fieldProps("job.payload")} />
@@ -71,11 +85,16 @@ function NewSchedule({ onDone }: { onDone(): void }) {
           {payloadError}
         </span>
       )}
-      <FieldError id="err-job-payload" error={create.error} field="job.payload" />
-      <button type="submit" disabled={create.isPending}>
-        Create schedule
-      </button>
-      {create.error instanceof ApiError && !create.error.problem.errors?.length && <ErrorNote error={create.error} />}
+      <FieldError id={errorId("job.payload")} error={save.error} field="job.payload" />
+      <div className="actions">
+        <button type="submit" disabled={save.isPending}>
+          {initial ? "Save schedule" : "Create schedule"}
+        </button>
+        <button type="button" onClick={onDone}>
+          Cancel
+        </button>
+      </div>
+      {save.error instanceof ApiError && !save.error.problem.errors?.length && <ErrorNote error={save.error} />}
     </form>
   );
 }
@@ -136,6 +155,7 @@ export function SchedulesPage() {
   const queryClient = useQueryClient();
   const [creating, setCreating] = useState(false);
   const [open, setOpen] = useState<string | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
   const schedules = useQuery({
     queryKey: ["schedules"],
     queryFn: () => call(api.GET("/v1/schedules")),
@@ -162,7 +182,7 @@ export function SchedulesPage() {
         </button>
       )}
       {creating && (
-        <NewSchedule
+        <ScheduleForm
           onDone={() => {
             setCreating(false);
             void refresh();
@@ -217,6 +237,9 @@ export function SchedulesPage() {
               <td>{s.paused ? <span className="status status-paused">paused</span> : "active"}</td>
               {can.write && (
                 <td className="actions">
+                  <button type="button" aria-label={`Edit ${s.name}`} onClick={() => setEditing(editing === s.id ? null : s.id)}>
+                    Edit
+                  </button>
                   <button
                     type="button"
                     aria-label={`${s.paused ? "Resume" : "Pause"} ${s.name}`}
@@ -236,6 +259,19 @@ export function SchedulesPage() {
                 </td>
               )}
             </tr>
+            {editing === s.id && (
+              <tr>
+                <td colSpan={7}>
+                  <ScheduleForm
+                    initial={s}
+                    onDone={() => {
+                      setEditing(null);
+                      void refresh();
+                    }}
+                  />
+                </td>
+              </tr>
+            )}
             {open === s.id && (
               <tr>
                 <td colSpan={can.write ? 7 : 6}>

@@ -6,35 +6,19 @@ import { useEffect, useMemo, useState, type FormEvent } from "react";
 
 import { ApiError, api, call, type Schemas } from "../api/client";
 import { parseJsonInput } from "../lib/json";
+import { readJson, writeStored } from "../lib/storage";
 import { formFields, validate, valueOf, type Problem, type Schema } from "../lib/schema";
+import type { SubmitSearch } from "../router";
 import { ErrorNote, FieldError } from "../ui/parts";
 import { SchemaForm } from "../ui/SchemaForm";
 
 type JobIn = Schemas["JobIn"];
 
-export interface SubmitSearch {
-  clone?: string;
-}
 
-export function validateSubmitSearch(raw: Record<string, unknown>): SubmitSearch {
-  return { clone: typeof raw.clone === "string" && raw.clone ? raw.clone : undefined };
-}
-
+/** The payload last submitted for `type` in this browser. */
 function remembered(type: string): Record<string, unknown> | null {
-  try {
-    const text = window.localStorage.getItem(`jobq.payload.${type}`);
-    return text ? (JSON.parse(text) as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-function remember(type: string, payload: unknown): void {
-  try {
-    window.localStorage.setItem(`jobq.payload.${type}`, JSON.stringify(payload));
-  } catch {
-    // No storage: nothing remembered.
-  }
+  const value = readJson(`jobq.payload.${type}`);
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
 }
 
 export function SubmitPage({ search }: { search: SubmitSearch }) {
@@ -131,7 +115,7 @@ export function SubmitPage({ search }: { search: SubmitSearch }) {
     event.preventDefault();
     const payload = check();
     if (!payload) return;
-    remember(type, payload);
+    writeStored(`jobq.payload.${type}`, JSON.stringify(payload));
     const job: JobIn & { cloned_from?: string } = {
       type,
       payload: payload as JobIn["payload"],

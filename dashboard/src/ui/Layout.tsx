@@ -20,6 +20,37 @@ const PAGES = [
   { to: "/schedules", label: "Schedules" },
 ] as const;
 
+const LIVE_MODES = { live: "Live", polling: "Polling", paused: "Paused" } as const satisfies Record<LiveMode, string>;
+const TIME_CHOICES = { relative: "Relative", utc: "UTC", local: "Local" } as const satisfies Record<TimeZoneChoice, string>;
+const THEMES = { system: "System", light: "Light", dark: "Dark" } as const satisfies Record<Theme, string>;
+
+/** A labelled select over a fixed set of choices, each with the text it shows. */
+function Choice<T extends string>({
+  label,
+  value,
+  options,
+  onChange,
+}: {
+  label: string;
+  value: T;
+  options: Record<T, string>;
+  onChange(value: T): void;
+}) {
+  const choices = Object.entries(options) as [T, string][];
+  return (
+    <label>
+      {label}
+      <select value={value} onChange={(e) => onChange(choices.find(([v]) => v === e.target.value)?.[0] ?? value)}>
+        {choices.map(([v, text]) => (
+          <option key={v} value={v}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 /** Move the focus to the next (or previous) row's link of the list on the page. */
 function moveRow(step: 1 | -1): void {
   const links = [...document.querySelectorAll<HTMLAnchorElement>("main table.list tbody tr")]
@@ -80,6 +111,11 @@ export function Layout() {
               {page.label}
             </Link>
           ))}
+          {config.localMail && (
+            <Link to="/mail" activeProps={{ "aria-current": "page" }}>
+              Mail
+            </Link>
+          )}
           {me?.can_admin && (
             <Link to="/api-keys" activeProps={{ "aria-current": "page" }}>
               API keys
@@ -87,35 +123,14 @@ export function Layout() {
           )}
         </nav>
         <div className="controls">
-          <label>
-            Updates
-            <select value={live} onChange={(e) => setLive(e.target.value as LiveMode)}>
-              <option value="live">Live</option>
-              <option value="polling">Polling</option>
-              <option value="paused">Paused</option>
-            </select>
-          </label>
+          <Choice label="Updates" value={live} onChange={setLive} options={LIVE_MODES} />
           {live === "live" && (
             <span role="status" className={`stream stream-${stream}`} aria-label="Live updates">
               {stream === "live" ? "● live" : stream === "off" ? "connecting" : `${stream}, polling`}
             </span>
           )}
-          <label>
-            Times
-            <select value={times} onChange={(e) => setTimes(e.target.value as TimeZoneChoice)}>
-              <option value="relative">Relative</option>
-              <option value="utc">UTC</option>
-              <option value="local">Local</option>
-            </select>
-          </label>
-          <label>
-            Theme
-            <select value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>
-              <option value="system">System</option>
-              <option value="light">Light</option>
-              <option value="dark">Dark</option>
-            </select>
-          </label>
+          <Choice label="Times" value={times} onChange={setTimes} options={TIME_CHOICES} />
+          <Choice label="Theme" value={theme} onChange={setTheme} options={THEMES} />
           <span className="who" title={me?.scopes.join(", ")}>
             {me?.name}
             {me && !me.can_write && <span className="badge"> read-only</span>}

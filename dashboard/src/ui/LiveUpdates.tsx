@@ -61,7 +61,11 @@ export function LiveUpdates() {
       if (event === "job") applyJob(client, data as JobChange, refreshLists);
       else if (event === "queues") client.setQueryData(["queues"], data);
       else if (event === "workers") client.setQueryData(["workers"], data);
-      else if (event === "reset") void client.invalidateQueries();
+      else if (event === "unavailable") setStream("unavailable");
+      else if (event === "reset") {
+        setStream("live"); // also the end of an outage
+        void client.invalidateQueries();
+      }
     };
     return subscribe(`${window.location.origin}${config.apiBase}/v1/events`, authHeaders, onEvent, setStream);
   }, [live, client, setStream]);

@@ -1,12 +1,14 @@
 // What a person chose for this browser: theme, how times read, live or paused.
 import { createContext, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
 
+import { readChoice, writeStored } from "../lib/storage";
 import type { TimeZoneChoice } from "../lib/time";
 
 export type Theme = "system" | "light" | "dark";
 /** Live: the event stream patches what is shown (polling only while it is down). Polling: every few seconds. Paused: nothing is fetched again, not on focus, not on reconnect. */
 export type LiveMode = "live" | "polling" | "paused";
-export type StreamState = "live" | "reconnecting" | "failed" | "off";
+/** `unavailable`: connected, but the server says it cannot see changes (PostgreSQL is down): poll meanwhile. */
+export type StreamState = "live" | "reconnecting" | "failed" | "unavailable" | "off";
 
 interface Preferences {
   theme: Theme;
@@ -21,32 +23,15 @@ interface Preferences {
 
 const PreferencesContext = createContext<Preferences | null>(null);
 
-function stored<T extends string>(key: string, allowed: readonly T[], fallback: T): T {
-  try {
-    const value = window.localStorage.getItem(key);
-    return allowed.find((a) => a === value) ?? fallback;
-  } catch {
-    return fallback;
-  }
-}
-
-function store(key: string, value: string): void {
-  try {
-    window.localStorage.setItem(key, value);
-  } catch {
-    // Private windows may refuse storage; the choice then lasts this page.
-  }
-}
-
 function applyTheme(theme: Theme): void {
   const dark = theme === "dark" || (theme === "system" && window.matchMedia("(prefers-color-scheme: dark)").matches);
   document.documentElement.dataset.theme = dark ? "dark" : "light";
 }
 
 export function PreferencesProvider({ children }: { children: ReactNode }) {
-  const [theme, setThemeState] = useState<Theme>(() => stored("jobq.theme", ["system", "light", "dark"], "system"));
+  const [theme, setThemeState] = useState<Theme>(() => readChoice("jobq.theme", ["system", "light", "dark"], "system"));
   const [times, setTimesState] = useState<TimeZoneChoice>(() =>
-    stored("jobq.times", ["relative", "utc", "local"], "relative"),
+    readChoice("jobq.times", ["relative", "utc", "local"], "relative"),
   );
   const [live, setLive] = useState<LiveMode>("live");
   const [stream, setStream] = useState<StreamState>("off");
@@ -64,12 +49,12 @@ export function PreferencesProvider({ children }: { children: ReactNode }) {
     () => ({
       theme,
       setTheme(next) {
-        store("jobq.theme", next);
+        writeStored("jobq.theme", next);
         setThemeState(next);
       },
       times,
       setTimes(next) {
-        store("jobq.times", next);
+        writeStored("jobq.times", next);
         setTimesState(next);
       },
       live,
