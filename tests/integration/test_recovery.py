@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -280,7 +282,13 @@ async def test_a_postgres_outage_longer_than_the_worker_timeout_rescues_no_healt
 ) -> None:
     """After PostgreSQL is back, every heartbeat is older than the timeout; the (new)
     leader watches them for a full timeout before judging, so the running job stays
-    with its live worker, runs once, and no worker is declared gone."""
+    with its live worker, runs once, and no worker is declared gone.
+
+    The worker that does not lead is frozen (SIGSTOP) from just before PostgreSQL
+    returns until a second after the leader is elected again: its heartbeat is then
+    surely stale when the new leader first looks, and only the leader's watch keeps it
+    from being declared gone (without the freeze, its heartbeat often comes first and
+    the test could not tell a leader that judges at once)."""
     from jobq_devrun.servers import start_postgres
 
     from jobq_core.pg import apikeys
@@ -296,15 +304,31 @@ async def test_a_postgres_outage_longer_than_the_worker_timeout_rescues_no_healt
     try:
         await cluster.start_worker()
         await cluster.start_worker()
-        await cluster.leader_pid()
+        leader = await cluster.leader_pid()
+        frozen = next(w for w in cluster.workers if w.process.pid != leader)
         auth = {"Authorization": f"Bearer {await apikeys.create(pool, 't', [apikeys.Scope.ADMIN])}"}
         async for api in _client(api_settings(servers, database_url=postgres.url)):
             job = await submit(api, auth, type="test.record", payload={"sleep_s": 4 * WORKER_TIMEOUT_S})
             await wait_for_status(api, auth, job["id"], {"running"})
 
+            elected_before = await pool.fetchval("SELECT max(leader_since) FROM jobq_workers")
             postgres.stop()
             await asyncio.sleep(2 * WORKER_TIMEOUT_S)  # the outage itself, twice the timeout
-            postgres = start_postgres(postgres.data_dir, port=postgres.port, durable=False)
+            os.kill(frozen.process.pid, signal.SIGSTOP)
+            try:
+                postgres = start_postgres(postgres.data_dir, port=postgres.port, durable=False)
+
+                async def elected_again(before: datetime = elected_before) -> bool:
+                    try:
+                        since = await pool.fetchval("SELECT max(leader_since) FROM jobq_workers")
+                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                        return False
+                    return bool(since > before)
+
+                await until(elected_again, timeout_s=20, what="the leader to be elected again")
+                await asyncio.sleep(1.0)  # well within the new leader's watch of WORKER_TIMEOUT_S
+            finally:
+                os.kill(frozen.process.pid, signal.SIGCONT)
 
             done = await wait_for_status(api, auth, job["id"], {"succeeded", "dead"}, timeout_s=30)
         assert [(a["attempt"], a["outcome"]) for a in done["history"]] == [(1, "succeeded")], cluster.logs()
