@@ -99,7 +99,7 @@ format: venv ## apply ruff's fixes and formatting
 
 test: lint prometheus browser dashboard postman-deps ## everything CI runs: lint, unit, integration, e2e and browser tests, the mutation check
 	cd dashboard && npm run --silent test
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=30
 	$(BIN)/python -m tools.mutate
 
 mutate: venv ## break the code on purpose (tools/mutations.toml) in a scratch copy; each breakage must fail a test
