@@ -47,8 +47,10 @@ images: ## build the three images with Docker (jobq-api:dev, jobq-worker:dev, jo
 	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine is reachable; the Dockerfiles are checked by make lint (hadolint) instead" >&2; exit 1; }
 	for svc in $(IMAGES); do docker build -f $$svc/Dockerfile -t jobq-$$svc:dev . || exit 1; done
 
+# ARQ=myapp.worker.WorkerSettings runs an ARQ app in the workers (README, Coming from ARQ).
+ARQ ?=
 run: venv dashboard ## run PostgreSQL, Redis, the API (with the dashboard) and two workers locally; Ctrl-C stops
-	$(BIN)/jobq run
+	$(BIN)/jobq run $(if $(ARQ),--arq $(ARQ))
 
 dashboard-deps: ## install the dashboard's npm packages (npm ci once per lock, cached under ~/.cache/jobq)
 	bash tools/npm/deps.sh dashboard
@@ -97,10 +99,13 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The mutation check skips its baseline for the tests this run passed (the junit XML);
+# it runs the tests that caught a mutation unmutated afterwards instead.
+TEST_JUNIT := .jobq/pytest-junit.xml
 test: lint prometheus browser dashboard postman-deps ## everything CI runs: lint, unit, integration, e2e and browser tests, the mutation check
 	cd dashboard && npm run --silent test
-	$(BIN)/pytest -q --durations=30
-	$(BIN)/python -m tools.mutate
+	$(BIN)/pytest -q --durations=30 --junitxml=$(TEST_JUNIT)
+	$(BIN)/python -m tools.mutate --passed $(TEST_JUNIT)
 
 mutate: venv ## break the code on purpose (tools/mutations.toml) in a scratch copy; each breakage must fail a test
 	$(BIN)/python -m tools.mutate

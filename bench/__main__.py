@@ -1,11 +1,14 @@
 """`python -m bench` (`make bench`): every scenario for every system, in one run.
 
 Writes bench/results/results.json (every measurement, versions, settings, machine),
-results.md (the table, ratios against raw ARQ) and the PNG plots beside them.
+results.md (the tables, ratios against raw ARQ) and the PNG plots beside them. Each
+repetition ends with issue 15's comparison, the same ARQ app on ARQ's worker and on jobq
+(bench/arq_on_jobq.py), with --jobs jobs drained and --pickup-jobs picked up.
 
     python -m bench                                  # 20,000 jobs, 3 repetitions (tens of minutes)
     python -m bench --smoke                          # a few hundred jobs, 1 repetition: proves it works
     python -m bench --jobs 5000 --repetitions 1 --systems jobq,arq
+    python -m bench --arq-app-only --jobs 5000 --repetitions 1   # the ARQ app's comparison alone
     python -m bench --report-only                    # redo the table and plots from results.json
 """
 
@@ -52,6 +55,14 @@ def parse(argv: list[str]) -> tuple[harness.Settings, Path, bool]:
     p.add_argument("--idle-seconds", type=float, help=f"idle Redis window (default {defaults.idle_seconds})")
     p.add_argument("--jobq-poll-delay-s", type=float, help=f"default {defaults.jobq_poll_delay_s}, the worker's own")
     p.add_argument("--systems", help=f"comma-separated, from {','.join(harness.SYSTEMS)} (default all)")
+    arq_app = p.add_mutually_exclusive_group()
+    arq_app.add_argument(
+        "--arq-app-only", action="store_true", help="only the ARQ app on ARQ's worker versus on jobq (no systems)"
+    )
+    arq_app.add_argument("--no-arq-app", action="store_true", help="leave out the ARQ app's comparison")
+    p.add_argument(
+        "--arq-app-poll-delay-s", type=float, help=f"the ARQ app's poll_delay (default {defaults.arq_app_poll_delay_s})"
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
     p.add_argument("--report-only", action="store_true", help="rewrite results.md and the plots from results.json")
     args = p.parse_args(argv)
@@ -71,6 +82,7 @@ def parse(argv: list[str]) -> tuple[harness.Settings, Path, bool]:
         "batch_jobs",
         "idle_seconds",
         "jobq_poll_delay_s",
+        "arq_app_poll_delay_s",
     ):
         if getattr(args, name) is not None:
             chosen[name] = getattr(args, name)
@@ -79,6 +91,9 @@ def parse(argv: list[str]) -> tuple[harness.Settings, Path, bool]:
         chosen.setdefault("batch_jobs", chosen["jobs"])
     if args.systems:
         chosen["systems"] = [s.strip() for s in args.systems.split(",") if s.strip()]
+    if args.arq_app_only:
+        chosen["systems"] = []
+    chosen["arq_app"] = not args.no_arq_app
     settings = harness.Settings(**chosen)
     try:
         settings.check()
@@ -90,6 +105,8 @@ def parse(argv: list[str]) -> tuple[harness.Settings, Path, bool]:
 def write(document: dict, out: Path) -> None:
     """results.json, results.md and the plots."""
     document["summary"] = report.summarize(document)
+    if "arq_app" in document:
+        document["arq_app"]["summary"] = report.summarize_arq_app(document)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(document, indent=2) + "\n")
     (out / "results.md").write_text(report.markdown(document, document["summary"]))
@@ -107,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     write(document, out)
     print((out / "results.md").read_text())
     failed = any(row["errors"] or not row["mixed_correct"] for row in document["summary"].values())
+    failed = failed or not document.get("arq_app", {}).get("summary", {"ok": True})["ok"]
     return 1 if failed else 0
 
 

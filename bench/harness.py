@@ -5,6 +5,8 @@ starts them) serve the whole run. For each repetition the systems take turns, in
 order that rotates, so slow drifts of a shared machine spread over all of them. Each
 turn starts the system's worker processes afresh (and jobq's API), runs every scenario
 against them, and stops them. Redis is flushed and jobq's tables emptied between turns.
+Each repetition ends with issue 15's comparison, the same ARQ app on ARQ's worker and on
+jobq (`bench.arq_on_jobq`), in turns of the same kind.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import psutil
 import redis
 from jobq_devrun.servers import LocalServer, die_with_parent, free_port, start_postgres, start_redis
 
-from bench import venvs
+from bench import arq_on_jobq, venvs
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = ("jobq", "arq", "celery", "saq")
@@ -70,6 +72,12 @@ class Settings:
     idle_seconds: float = 10.0
     jobq_poll_delay_s: float = 1.0  # the worker's default: enqueues wake idle workers
     systems: list[str] = field(default_factory=lambda: list(SYSTEMS))
+    # Issue 15's comparison (bench.arq_on_jobq): the same ARQ app on ARQ's worker and on
+    # jobq, after the systems' turns of each repetition, with `jobs` and `pickup_jobs`.
+    arq_app: bool = True
+    # The app's poll_delay, on both workers (ARQ's default is 0.5 s, which would make
+    # pickup latency mostly the poll's).
+    arq_app_poll_delay_s: float = 0.05
 
     def check(self) -> None:
         """Refuse values that cannot make a run, naming the setting."""
@@ -78,11 +86,18 @@ class Settings:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 < self.load_fraction <= 1:
             raise ValueError(f"load_fraction must be in (0, 1], got {self.load_fraction}")
-        for name in ("pickup_interval_s", "load_seconds", "same_load_rate", "idle_seconds", "jobq_poll_delay_s"):
+        for name in (
+            "pickup_interval_s",
+            "load_seconds",
+            "same_load_rate",
+            "idle_seconds",
+            "jobq_poll_delay_s",
+            "arq_app_poll_delay_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         unknown = [s for s in self.systems if s not in SYSTEMS]
-        if unknown or not self.systems:
+        if unknown or not (self.systems or self.arq_app):
             raise ValueError(f"systems must be among {', '.join(SYSTEMS)}, got {self.systems}")
 
     def timeout_s(self, jobs: int) -> float:
@@ -172,10 +187,12 @@ def base_env() -> dict[str, str]:
 class Turn:
     """One system's processes for one repetition."""
 
-    system: str
+    system: str  # also names the log files
     python: str
     env: dict[str, str]
     log_dir: Path
+    client: list[str]  # a scenario client's command: its Python and `-m` module
+    postgres: bool = False  # whether PostgreSQL's CPU is this system's
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     api: subprocess.Popen[bytes] | None = None
 
@@ -324,14 +341,20 @@ class Run:
             )
         return env
 
-    def start_turn(self, system: str) -> Turn:
-        """Empty the servers, start the system's processes, wait until they consume."""
-        client = self.redis()
-        client.flushall()
-        if system == "jobq":
+    def empty_servers(self, postgres: bool) -> None:
+        """Flush Redis; with `postgres`, empty jobq's jobs and workers too."""
+        self.redis().flushall()
+        if postgres:
             self.psql("TRUNCATE jobq_jobs, jobq_job_attempts CASCADE")
             self.psql("DELETE FROM jobq_workers")
-        turn = Turn(system, self.pythons[system], self.env_for(system), self.log_dir)
+
+    def start_turn(self, system: str) -> Turn:
+        """Empty the servers, start the system's processes, wait until they consume."""
+        self.empty_servers(postgres=system == "jobq")
+        python = self.pythons[system]
+        turn = Turn(
+            system, python, self.env_for(system), self.log_dir, [python, "-m", MODULES[system]], system == "jobq"
+        )
         if system == "jobq":
             port = free_port()
             turn.env["JOBQ_PORT"] = str(port)
@@ -343,14 +366,15 @@ class Run:
                 turn.spawn(["-m", MODULES[system], "worker"], f"worker{n}") for n in range(self.settings.workers)
             ]
         try:
-            self._wait_ready(turn)
+            self.wait_ready(turn)
         except BaseException:
             turn.stop()
             raise
         time.sleep(WARM_UP_S)
         return turn
 
-    def _wait_ready(self, turn: Turn) -> None:
+    def wait_ready(self, turn: Turn) -> None:
+        """Until every worker consumes: jobq's through its API and registry, the others' `bench:ready:*` keys."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         client = self.redis()
         while time.monotonic() < deadline:
@@ -358,7 +382,7 @@ class Run:
                 if proc.poll() is not None:
                     tail = turn.log_tail(f"worker{n}")
                     raise RuntimeError(f"{turn.system} worker exited with {proc.returncode}:\n{tail}")
-            if turn.system == "jobq":
+            if turn.api is not None:
                 if self._jobq_ready(turn):
                     return
             elif len(client.keys("bench:ready:*")) >= len(turn.workers):
@@ -409,11 +433,11 @@ class Run:
         assert self.rd is not None and self.pg is not None
         spec = {**spec, "timeout_s": self.settings.timeout_s(jobs)}
         components = {**turn.components(), "redis": [self.rd.process.pid]}
-        if turn.system == "jobq":
+        if turn.postgres:
             components["postgres"] = [self.pg.process.pid]
         with open(self.log_dir / f"{turn.system}-client-{name}.log", "ab") as err:
             proc = subprocess.Popen(
-                [turn.python, "-m", MODULES[turn.system], "client", name, json.dumps(spec)],
+                [*turn.client, "client", name, json.dumps(spec)],
                 env=turn.env,
                 cwd=ROOT,
                 stdin=subprocess.PIPE,
@@ -474,15 +498,16 @@ class Run:
                     rate = max(1.0, s.load_fraction * measured)
                     spec = {"rate": rate, "seconds": s.load_seconds}
                     jobs = max(1, int(rate * s.load_seconds))
-                out["scenarios"][name] = self._guarded(turn, name, spec, jobs)
+                out["scenarios"][name] = self.guarded(turn, name, spec, jobs)
             if system == "jobq":
                 turn.stop_workers()  # accepted, not drained: the API alone is measured
-                out["scenarios"]["batch"] = self._guarded(turn, "batch", {"jobs": s.batch_jobs}, s.batch_jobs)
+                out["scenarios"]["batch"] = self.guarded(turn, "batch", {"jobs": s.batch_jobs}, s.batch_jobs)
         finally:
             turn.stop()
         return out
 
-    def _guarded(self, turn: Turn, name: str, spec: dict[str, Any], jobs: int) -> dict[str, Any]:
+    def guarded(self, turn: Turn, name: str, spec: dict[str, Any], jobs: int) -> dict[str, Any]:
+        """`scenario`, its failure recorded instead of raised; logs the headline."""
         try:
             result = self.scenario(turn, name, spec, jobs)
         except Exception as exc:
@@ -507,15 +532,17 @@ def run(settings: Settings) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="jobq-bench-") as tmp:
         bench_run = Run(settings, Path(tmp))
-        for system in settings.systems:
+        for system in {*settings.systems, *(["jobq", "arq"] if settings.arq_app else [])}:
             bench_run.pythons[system] = sys.executable if system == "jobq" else venvs.python_of(system)
         document["versions"] = {s: package_versions(bench_run.pythons[s], PACKAGES[s]) for s in settings.systems}
+        if settings.arq_app:
+            document["arq_app"] = arq_on_jobq.document(bench_run)
         with bench_run.servers():
             document["versions"]["servers"] = bench_run.server_versions()
             for rep in range(settings.repetitions):
-                shift = rep % len(settings.systems)
+                shift = rep % max(1, len(settings.systems))
                 order = settings.systems[shift:] + settings.systems[:shift]
-                log(f"repetition {rep + 1}/{settings.repetitions}: {', '.join(order)}")
+                log(f"repetition {rep + 1}/{settings.repetitions}: {', '.join(order) or 'the ARQ app only'}")
                 for system in order:
                     try:
                         turn = bench_run.turn(system)
@@ -524,6 +551,8 @@ def run(settings: Settings) -> dict[str, Any]:
                         turn = {"system": system, "error": str(exc), "scenarios": {}}
                     turn["repetition"] = rep + 1
                     document["runs"].append(turn)
+                if settings.arq_app:
+                    document["arq_app"]["runs"] += arq_on_jobq.repetition(bench_run, rep)
     document["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     document["duration_s"] = round(time.time() - began, 1)
     return document

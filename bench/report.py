@@ -31,6 +31,16 @@ METRICS: list[tuple[str, str, tuple[str, ...]]] = [
     ("mixed_jobs_per_s", "mixed", ("jobs_per_s",)),
 ]
 CPU_COMPONENTS = ("workers", "api", "client", "redis", "postgres")
+# Issue 15's comparison (bench.arq_on_jobq): (key, scenario, path), as METRICS.
+ARQ_APP_METRICS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("drain_jobs_per_s", "drain", ("jobs_per_s",)),
+    ("pickup_p50_ms", "pickup", ("p50_ms",)),
+    ("pickup_p99_ms", "pickup", ("p99_ms",)),
+    ("cpu_workers_per_1000", "drain", ("cpu_s_per_1000_jobs", "workers")),
+    ("cpu_redis_per_1000", "drain", ("cpu_s_per_1000_jobs", "redis")),
+    ("cpu_postgres_per_1000", "drain", ("cpu_s_per_1000_jobs", "postgres")),
+]
+ARQ_APP_LABELS = {"arq": "ARQ's worker", "jobq": "jobq (`jobq-worker --arq`)"}
 
 
 def _dig(doc: Any, path: tuple[str, ...]) -> float | None:
@@ -79,6 +89,44 @@ def summarize(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return summary
 
 
+def accounted(side_turn: dict[str, Any]) -> bool:
+    """Whether every job of one ARQ-app turn ran once, completed as ARQ reads it, and (jobq) is a row."""
+    scenarios = side_turn.get("scenarios", {})
+    if "error" in side_turn or sorted(scenarios) != ["drain", "pickup"]:
+        return False
+    for result in scenarios.values():
+        n = result.get("jobs")
+        if "error" in result or not (result.get("finished") == result.get("unique") == result.get("results") == n):
+            return False
+        if result.get("missing") or result.get("results_wrong") or not result.get("results_checked"):
+            return False
+    return side_turn["side"] != "jobq" or side_turn.get("postgres_succeeded") == side_turn.get("enqueued")
+
+
+def summarize_arq_app(document: dict[str, Any]) -> dict[str, Any]:
+    """Issue 15's comparison: per side the median of each metric, whether every job was accounted for, errors."""
+    runs = document["arq_app"]["runs"]
+    summary: dict[str, Any] = {}
+    for side in ("arq", "jobq"):
+        turns = [t for t in runs if t["side"] == side]
+        row: dict[str, Any] = {}
+        for key, scenario, path in ARQ_APP_METRICS:
+            found = [v for t in turns if (v := _dig(t["scenarios"].get(scenario, {}), path)) is not None]
+            row[key] = statistics.median(found) if found else None
+        cpu = [row[f"cpu_{c}_per_1000"] for c in ("workers", "redis", "postgres")]
+        row["cpu_all_per_1000"] = sum(c or 0.0 for c in cpu) if row["cpu_workers_per_1000"] is not None else None
+        row["accounted"] = bool(turns) and all(accounted(t) for t in turns)
+        row["errors"] = [
+            f"repetition {t['repetition']}: {name}: {res['error'].splitlines()[0]}"
+            for t in turns
+            for name, res in t["scenarios"].items()
+            if "error" in res
+        ] + [f"repetition {t['repetition']}: {t['error'].splitlines()[0]}" for t in turns if "error" in t]
+        summary[side] = row
+    summary["ok"] = all(summary[side]["accounted"] and not summary[side]["errors"] for side in ("arq", "jobq"))
+    return summary
+
+
 def _fmt(value: float | None, digits: int = 0) -> str:
     if value is None:
         return "—"
@@ -92,9 +140,8 @@ def _ratio(value: float | None, base: float | None) -> str:
 
 
 def markdown(document: dict[str, Any], summary: dict[str, dict[str, Any]]) -> str:
-    """The results as Markdown: settings, machine, two tables, notes."""
+    """The results as Markdown: settings, machine, the systems' two tables, the ARQ app's, notes."""
     s, m = document["settings"], document["machine"]
-    base = summary.get(BASELINE, {})
     systems = document["settings"]["systems"]
     lines = [
         "# Benchmark results",
@@ -107,6 +154,20 @@ def markdown(document: dict[str, Any], summary: dict[str, dict[str, Any]]) -> st
         f"Servers: PostgreSQL {document['versions'].get('servers', {}).get('postgresql')}, "
         f"Redis {document['versions'].get('servers', {}).get('redis')}.",
         "",
+    ]
+    if systems:
+        lines += _systems_tables(document, summary)
+    if "arq_app" in document:
+        lines += _arq_app_section(document)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _systems_tables(document: dict[str, Any], summary: dict[str, dict[str, Any]]) -> list[str]:
+    s = document["settings"]
+    base = summary.get(BASELINE, {})
+    systems = s["systems"]
+    lines = [
         f"Every system: {s['workers']} worker processes, concurrency {s['concurrency']} per process. "
         f"Scenario 1: {s['jobs']:,} no-op jobs; 2: {s['pickup_jobs']} jobs, one every "
         f"{s['pickup_interval_s'] * 1000:.0f} ms; 3: {s['load_fraction']:.0%} of the system's own scenario-1 "
@@ -169,9 +230,57 @@ def markdown(document: dict[str, Any], summary: dict[str, dict[str, Any]]) -> st
         + ".",
         "",
         "![throughput](throughput.png) ![latency](latency.png) ![cpu](cpu.png)",
-        "",
     ]
-    return "\n".join(lines)
+    return lines
+
+
+def _arq_app_section(document: dict[str, Any]) -> list[str]:
+    """Issue 15's comparison: the same ARQ app and producer on ARQ's worker and on jobq."""
+    s, part = document["settings"], document["arq_app"]
+    summary, base = part["summary"], part["summary"]["arq"]
+    lines = [
+        *([""] if document["settings"]["systems"] else []),
+        "## The same ARQ app on ARQ's worker and on jobq",
+        "",
+        f"`{part['app']}` and its producer (`{part['producer']}`: `arq.create_pool` and one `enqueue_job` per job, "
+        f"in ARQ's venv for both), run by `{part['commands']['arq']}` (ARQ's `run_worker`) and by "
+        f"`{part['commands']['jobq']}`: {s['workers']} worker processes each, `max_jobs` {s['concurrency']}, "
+        f"`poll_delay` {part['poll_delay_s']:g} s, results kept (ARQ's default). "
+        f"Drain: {s['jobs']:,} jobs enqueued beforehand, released into ARQ's queue at once; jobs/s until every "
+        f"result exists. Pickup: {s['pickup_jobs']} jobs one at a time, about one every "
+        f"{s['pickup_interval_s'] * 1000:.0f} ms (jittered); handler start − `enqueue_job` returned. "
+        "CPU per 1,000 drained jobs; jobq's includes PostgreSQL; the producer's is left out (the same for both). "
+        "Ratios are jobq against ARQ's worker (for latency and CPU, lower is better).",
+        "",
+        "| Worker | drain jobs/s | vs ARQ | pickup p50 ms | vs ARQ | p99 ms | vs ARQ "
+        "| CPU s / 1k jobs: workers | Redis | PostgreSQL | all | vs ARQ | every job accounted |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |",
+    ]
+    for side in ("arq", "jobq"):
+        row = summary[side]
+        lines.append(
+            f"| {ARQ_APP_LABELS[side]} | {_fmt(row['drain_jobs_per_s'])} "
+            f"| {_ratio(row['drain_jobs_per_s'], base['drain_jobs_per_s'])} "
+            f"| {_fmt(row['pickup_p50_ms'], 1)} | {_ratio(row['pickup_p50_ms'], base['pickup_p50_ms'])} "
+            f"| {_fmt(row['pickup_p99_ms'], 1)} | {_ratio(row['pickup_p99_ms'], base['pickup_p99_ms'])} "
+            f"| {_fmt(row['cpu_workers_per_1000'], 2)} | {_fmt(row['cpu_redis_per_1000'], 2)} "
+            f"| {_fmt(row['cpu_postgres_per_1000'], 2)} | {_fmt(row['cpu_all_per_1000'], 2)} "
+            f"| {_ratio(row['cpu_all_per_1000'], base['cpu_all_per_1000'])} "
+            f"| {'yes' if row['accounted'] else '**no**'} |"
+        )
+    errors = [f"- on {side}: {e}" for side in ("arq", "jobq") for e in summary[side]["errors"]]
+    if errors:
+        lines += ["", "Failures:", "", *errors]
+    lines += [
+        "",
+        "Versions: "
+        + "; ".join(
+            f"{ARQ_APP_LABELS[side]}: " + ", ".join(f"{p} {v}" for p, v in vers.items() if v)
+            for side, vers in part["versions"].items()
+        )
+        + ".",
+    ]
+    return lines
 
 
 def plots(document: dict[str, Any], summary: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -182,6 +291,8 @@ def plots(document: dict[str, Any], summary: dict[str, dict[str, Any]], out_dir:
     import matplotlib.pyplot as plt
 
     systems = document["settings"]["systems"]
+    if not systems:  # the ARQ app's comparison alone: its table says it all
+        return []
     names = [LABELS[s] for s in systems]
     written = []
 

@@ -62,9 +62,12 @@ def servers() -> Iterator[Servers]:
             pg.stop()
 
 
+# Every table a test can fill: a job type a worker registered in one test must not show in
+# the next (the dashboard flags a type no live worker serves), whatever order tests run in.
 TABLES_RESET_PER_TEST = [
     "jobq_job_attempts",
     "jobq_jobs",
+    "jobq_job_types",
     "jobq_workers",
     "jobq_api_keys",
     "jobq_queues",
@@ -77,7 +80,7 @@ TABLES_RESET_PER_TEST = [
 
 @pytest.fixture
 async def db(servers: Servers) -> AsyncIterator[asyncpg.Pool]:
-    """A pool on the session database, emptied of jobs, workers, keys, queues and schedules first."""
+    """A pool on the session database, its tables emptied first (TABLES_RESET_PER_TEST) and Redis flushed."""
     from jobq_core.pg.db import create_pool
 
     pool = await create_pool(servers.database_url, size=5)

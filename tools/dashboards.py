@@ -5,7 +5,8 @@
 
 Each panel is a title, a unit and PromQL queries; this module lays them out in
 Grafana's JSON model (schema 39, timeseries and stat panels, a Prometheus data source
-chosen by a `datasource` variable). The same queries are evaluated against a real
+chosen by a `datasource` variable, and every query kept to the namespaces a `namespace`
+variable picks, since one Prometheus often scrapes several releases). The same queries are evaluated against a real
 Prometheus by tests/observability/test_prometheus.py and drawn by
 tools/render_dashboard.py, so what the README shows is what Grafana shows.
 """
@@ -86,59 +87,64 @@ def _query_variable(name: str, label: str, query: str) -> dict[str, Any]:
     }
 
 
+# Every query keeps to the namespaces picked: a shared Prometheus holds several releases.
+_NS = '{namespace=~"$namespace"}'
+_NAMESPACE = _query_variable("namespace", "Namespace", "label_values(jobq_api_requests_total, namespace)")
+
 OVERVIEW = Dashboard(
     file="jobq-overview.json",
     uid="jobq-overview",
     title="jobq / Overview",
     description="Throughput, failures, queue depth and age, run times, workers and the API.",
+    variables=[_NAMESPACE],
     panels=[
         Panel(
             "Throughput (attempts per second)",
             "ops",
             [
-                Query(f"sum by (queue) (rate(jobq_jobs_succeeded_total[{RATE}]))", "succeeded {{queue}}"),
-                Query(f"sum by (queue) (rate(jobq_jobs_started_total[{RATE}]))", "started {{queue}}"),
-                Query(f"sum by (queue) (rate(jobq_jobs_submitted_total[{RATE}]))", "submitted {{queue}}"),
+                Query(f"sum by (queue) (rate(jobq_jobs_succeeded_total{_NS}[{RATE}]))", "succeeded {{queue}}"),
+                Query(f"sum by (queue) (rate(jobq_jobs_started_total{_NS}[{RATE}]))", "started {{queue}}"),
+                Query(f"sum by (queue) (rate(jobq_jobs_submitted_total{_NS}[{RATE}]))", "submitted {{queue}}"),
             ],
         ),
         Panel(
             "Failures (per second)",
             "ops",
             [
-                Query(f"sum by (queue) (rate(jobq_jobs_failed_total[{RATE}]))", "failed {{queue}}"),
-                Query(f"sum by (queue) (rate(jobq_jobs_retried_total[{RATE}]))", "retried {{queue}}"),
-                Query(f"sum by (queue) (rate(jobq_jobs_dead_total[{RATE}]))", "dead {{queue}}"),
+                Query(f"sum by (queue) (rate(jobq_jobs_failed_total{_NS}[{RATE}]))", "failed {{queue}}"),
+                Query(f"sum by (queue) (rate(jobq_jobs_retried_total{_NS}[{RATE}]))", "retried {{queue}}"),
+                Query(f"sum by (queue) (rate(jobq_jobs_dead_total{_NS}[{RATE}]))", "dead {{queue}}"),
             ],
         ),
         Panel(
             "Queue depth",
             "short",
-            [Query("max by (queue, state) (jobq_queue_jobs)", "{{state}} {{queue}}")],
+            [Query(f"max by (queue, state) (jobq_queue_jobs{_NS})", "{{state}} {{queue}}")],
             "Published by the leader every 2 s.",
         ),
         Panel(
             "Oldest ready job (age)",
             "s",
-            [Query("max by (queue) (jobq_queue_oldest_ready_age_seconds)", "{{queue}}")],
+            [Query(f"max by (queue) (jobq_queue_oldest_ready_age_seconds{_NS})", "{{queue}}")],
             "How long the oldest due job of each queue has waited for a worker.",
         ),
-        Panel("Run time percentiles", "s", _quantiles("jobq_job_run_seconds", "")),
-        Panel("Queue wait percentiles (ready to start)", "s", _quantiles("jobq_job_queue_wait_seconds", "")),
+        Panel("Run time percentiles", "s", _quantiles("jobq_job_run_seconds", "", _NS)),
+        Panel("Queue wait percentiles (ready to start)", "s", _quantiles("jobq_job_queue_wait_seconds", "", _NS)),
         Panel(
             "Workers",
             "short",
             [
-                Query("max(jobq_workers_alive)", "alive (PostgreSQL heartbeats)"),
-                Query("count(jobq_worker_heartbeat_age_seconds)", "scraped"),
-                Query("sum(jobq_worker_is_leader)", "leaders"),
+                Query(f"max(jobq_workers_alive{_NS})", "alive (PostgreSQL heartbeats)"),
+                Query(f"count(jobq_worker_heartbeat_age_seconds{_NS})", "scraped"),
+                Query(f"sum(jobq_worker_is_leader{_NS})", "leaders"),
             ],
         ),
         Panel(
             "Busy slots",
             "short",
             [
-                Query("sum(jobq_jobs_in_flight)", "running"),
-                Query("sum(jobq_worker_concurrency)", "capacity"),
+                Query(f"sum(jobq_jobs_in_flight{_NS})", "running"),
+                Query(f"sum(jobq_worker_concurrency{_NS})", "capacity"),
             ],
         ),
         Panel(
@@ -146,8 +152,8 @@ OVERVIEW = Dashboard(
             "percentunit",
             [
                 Query(
-                    f"sum by (queue) (rate(jobq_jobs_failed_total[{RATE}]))"
-                    f" / sum by (queue) (rate(jobq_jobs_started_total[{RATE}]))",
+                    f"sum by (queue) (rate(jobq_jobs_failed_total{_NS}[{RATE}]))"
+                    f" / sum by (queue) (rate(jobq_jobs_started_total{_NS}[{RATE}]))",
                     "{{queue}}",
                 )
             ],
@@ -155,12 +161,12 @@ OVERVIEW = Dashboard(
         Panel(
             "Handler errors by exception",
             "ops",
-            [Query(f"sum by (exception) (rate(jobq_handler_errors_total[{RATE}]))", "{{exception}}")],
+            [Query(f"sum by (exception) (rate(jobq_handler_errors_total{_NS}[{RATE}]))", "{{exception}}")],
         ),
         Panel(
             "API requests by status",
             "reqps",
-            [Query(f"sum by (status) (rate(jobq_api_requests_total[{RATE}]))", "{{status}}")],
+            [Query(f"sum by (status) (rate(jobq_api_requests_total{_NS}[{RATE}]))", "{{status}}")],
         ),
         Panel(
             "API latency p95 by route",
@@ -168,7 +174,7 @@ OVERVIEW = Dashboard(
             [
                 Query(
                     "histogram_quantile(0.95, sum by (le, route) "
-                    f"(rate(jobq_api_request_duration_seconds_bucket[{RATE}])))",
+                    f"(rate(jobq_api_request_duration_seconds_bucket{_NS}[{RATE}])))",
                     "{{route}}",
                 )
             ],
@@ -176,13 +182,16 @@ OVERVIEW = Dashboard(
     ],
 )
 
-_TYPE = '{type=~"$type"}'
+_TYPE = '{namespace=~"$namespace", type=~"$type"}'
 JOB_TYPE = Dashboard(
     file="jobq-job-type.json",
     uid="jobq-job-type",
     title="jobq / Job type",
     description="One job type (or several): outcomes, run time, queue wait and errors.",
-    variables=[_query_variable("type", "Job type", "label_values(jobq_jobs_started_total, type)")],
+    variables=[
+        _NAMESPACE,
+        _query_variable("type", "Job type", 'label_values(jobq_jobs_started_total{namespace=~"$namespace"}, type)'),
+    ],
     panels=[
         Panel(
             "Outcomes (per second)",

@@ -8,6 +8,13 @@ tree (uncommitted edits included), never in the checkout itself.
     python -m tools.mutate              # every mutation
     python -m tools.mutate --list       # what there is
     python -m tools.mutate --only NAME  # one (repeatable)
+    python -m tools.mutate --passed J   # J: junit XML of a pytest run of this tree (make test's)
+
+Before mutating, a baseline runs every named test unmutated: "caught" means nothing for
+a test that fails anyway. With `--passed`, tests that passed in that run skip the
+baseline; instead each node that caught a mutation is run unmutated afterwards (the
+scratch copy could fail where the checkout passed), and one that fails makes its
+mutation a BASELINE.
 
 Exit status 0 when every mutation was caught; 1 when any was missed, no longer applies
 (its text is not in its file exactly once), names a test that does not exist, or has
@@ -28,6 +35,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
 MUTATIONS_FILE = Path(__file__).with_name("mutations.toml")
@@ -80,6 +88,7 @@ class Outcome:
     result: str  # caught, MISSED, STALE, NO-TEST, BASELINE, ERROR
     seconds: float = 0.0
     detail: str = ""
+    caught_by: str = ""  # the node id that failed, when caught
 
 
 def load(path: Path = MUTATIONS_FILE) -> list[Mutation]:
@@ -118,6 +127,40 @@ def apply(text: str, edits: Iterable[Edit]) -> str:
 def covers(requested: str, node: str) -> bool:
     """Whether pytest node id `node` is `requested` or inside it (a file, a test's parametrizations)."""
     return node == requested or node.startswith((requested + "::", requested + "[", requested + "/"))
+
+
+# -- what an earlier run passed ----------------------------------------------------------
+
+
+def junit_case(node: str) -> tuple[str, str]:
+    """The (classname, name) pytest's junit XML writes for node id `node`: the file as a dotted
+    path without .py, then any classes; the test's name with its parameters."""
+    path, _, rest = node.partition("::")
+    names, bracket, params = rest.partition("[")
+    *classes, name = [re.sub(r"\.py$", "", path.replace("/", ".")), *names.split("::")]
+    return ".".join(classes), name + bracket + params
+
+
+def passed_cases(junit: Path) -> set[tuple[str, str]]:
+    """The (classname, name) of every test case that passed in a junit XML file: no failure, error
+    or skip (a teardown error is added to its test's case; a case reported twice must pass twice)."""
+    verdicts: dict[tuple[str, str], bool] = {}
+    for case in ElementTree.parse(junit).iter("testcase"):  # noqa: S314 - our own pytest run's file
+        key = (case.get("classname", ""), case.get("name", ""))
+        passed = not any(child.tag in ("failure", "error", "skipped") for child in case)
+        verdicts[key] = verdicts.get(key, True) and passed
+    return {key for key, passed in verdicts.items() if passed}
+
+
+def known_to_pass(tests: Iterable[str], nodes: Iterable[str], passed: set[tuple[str, str]]) -> set[str]:
+    """The test ids (files, tests, parametrizations) whose every collected node passed, at least one."""
+    nodes = list(nodes)
+    known = set()
+    for test in tests:
+        covered = [n for n in nodes if covers(test, n)]
+        if covered and all(junit_case(n) in passed for n in covered):
+            known.add(test)
+    return known
 
 
 # -- the scratch copy ---------------------------------------------------------------------
@@ -177,6 +220,24 @@ def failed_nodes(output: str) -> list[str]:
     return _SUMMARY_LINE.findall(output)
 
 
+def run_unmutated(copy: Path, env: dict[str, str], label: str, tests: Sequence[str]) -> tuple[list[str], int | None]:
+    """Run `tests` unmutated and without -x, so that each failure is known, printing under `label`
+    what failed; the failing node ids, and pytest's exit status if it could not run them (else None)."""
+    print(f"{label}: {len(tests)} test id(s) unmutated ...", flush=True)
+    started = time.monotonic()
+    run = pytest(copy, env, ["-rfE", *tests])
+    output = run.stdout + run.stderr
+    print(f"{label}: {tail(output, 1)} ({time.monotonic() - started:.0f}s)", flush=True)
+    broken = failed_nodes(output)
+    for line in output.splitlines():
+        if line.startswith(("FAILED ", "ERROR ")):
+            print(f"{label}: {line}", flush=True)
+    if run.returncode not in (0, 1) or (run.returncode == 1 and not broken):
+        print(tail(output, 40), flush=True)
+        return broken, run.returncode
+    return broken, None
+
+
 def tail(output: str, lines: int = 25) -> str:
     """The last `lines` lines of `output`, where pytest puts its verdict."""
     return "\n".join(output.rstrip().splitlines()[-lines:])
@@ -210,7 +271,8 @@ def run_mutation(copy: Path, env: dict[str, str], mutation: Mutation) -> Outcome
     if run.returncode == 0:
         return Outcome(mutation, "MISSED", seconds, tail(output, 1))
     if run.returncode == 1:
-        return Outcome(mutation, "caught", seconds, "by " + ", ".join(failed_nodes(output)[:1] or ["?"]))
+        by = failed_nodes(output)[:1]
+        return Outcome(mutation, "caught", seconds, "by " + (by[0] if by else "?"), by[0] if by else "")
     # 2-5: interrupted (say a collection error), internal error, usage, nothing collected.
     # None of those is a test noticing the breakage.
     return Outcome(mutation, "ERROR", seconds, f"pytest exit {run.returncode}:\n{tail(output)}")
@@ -222,6 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this mutation (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copy and print its path")
     parser.add_argument("--mutations", type=Path, default=MUTATIONS_FILE, help="the list (default: %(default)s)")
+    parser.add_argument(
+        "--passed",
+        type=Path,
+        metavar="JUNIT_XML",
+        help="junit XML of a pytest run of this same tree: its passed tests skip the baseline",
+    )
     args = parser.parse_args(argv)
 
     mutations = load(args.mutations)
@@ -236,9 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("".join(f"    - {t}\n" for t in m.tests), end="")
         return 0
 
+    passed = passed_cases(args.passed) if args.passed else None
     copy = Path(tempfile.mkdtemp(prefix="jobq-mutate-"))
     try:
-        return check(copy, mutations)
+        return check(copy, mutations, passed)
     finally:
         if args.keep:
             print(f"scratch copy kept at {copy}")
@@ -246,8 +315,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(copy, ignore_errors=True)
 
 
-def check(copy: Path, mutations: list[Mutation]) -> int:
-    """Copy, verify the copy, run the baseline, then each mutation; print the table."""
+def check(copy: Path, mutations: list[Mutation], passed: set[tuple[str, str]] | None = None) -> int:
+    """Copy, verify the copy, run the baseline, then each mutation; print the table.
+
+    `passed`: the junit cases an earlier run of this tree passed (`passed_cases`), which
+    skip the baseline; the nodes among them that catch a mutation are run unmutated after.
+    """
     total_started = time.monotonic()
     # Source edits in the checkout are copied too; say so, since a half-done edit or
     # someone's hand-made mutation there would decide what the baseline means.
@@ -280,19 +353,14 @@ def check(copy: Path, mutations: list[Mutation]) -> int:
     # failure is known. "Caught" means nothing for a test that fails anyway.
     pending = [m for m in mutations if m.name not in outcomes]
     wanted = list(dict.fromkeys(t for m in pending for t in m.tests))
+    known = known_to_pass(wanted, nodes, passed) if passed is not None else set()
+    if known:
+        print(f"baseline: {len(known)} of {len(wanted)} test id(s) passed in the run given, not run again", flush=True)
+        wanted = [t for t in wanted if t not in known]
     if wanted:
-        print(f"baseline: {len(wanted)} test id(s) unmutated ...", flush=True)
-        started = time.monotonic()
-        baseline = pytest(copy, env, ["-rfE", *wanted])
-        output = baseline.stdout + baseline.stderr
-        print(f"baseline: {tail(output, 1)} ({time.monotonic() - started:.0f}s)", flush=True)
-        broken = failed_nodes(output)
-        for line in output.splitlines():
-            if line.startswith(("FAILED ", "ERROR ")):
-                print(f"baseline: {line}", flush=True)
-        if baseline.returncode not in (0, 1) or (baseline.returncode == 1 and not broken):
-            print(tail(output, 40))
-            raise SystemExit(f"the baseline run failed (pytest exit {baseline.returncode}); nothing was mutated")
+        broken, exit_status = run_unmutated(copy, env, "baseline", wanted)
+        if exit_status is not None:
+            raise SystemExit(f"the baseline run failed (pytest exit {exit_status}); nothing was mutated")
         for m in pending:
             failing = [n for n in broken if any(covers(t, n) or covers(n, t) for t in m.tests)]
             if failing:
@@ -305,6 +373,9 @@ def check(copy: Path, mutations: list[Mutation]) -> int:
         outcomes[m.name] = outcome = run_mutation(copy, env, m)
         print(f"{outcome.result} ({outcome.seconds:.0f}s)", flush=True)
 
+    if known:
+        check_catchers(copy, env, [o for o in outcomes.values() if o.result == "caught"], wanted)
+
     width = max(len(m.name) for m in mutations)
     print(f"\n{'mutation':<{width}}  {'result':<8}  {'seconds':>7}  detail")
     for m in mutations:
@@ -313,6 +384,28 @@ def check(copy: Path, mutations: list[Mutation]) -> int:
         print(f"{m.name:<{width}}  {o.result:<8}  {o.seconds:>7.1f}  {detail}")
     print(f"\ntotal {time.monotonic() - total_started:.0f}s")
     return 0 if all(o.result == "caught" for o in outcomes.values()) else 1
+
+
+def check_catchers(copy: Path, env: dict[str, str], caught: list[Outcome], baseline_ran: list[str]) -> None:
+    """Run unmutated each node that caught a mutation and had no baseline here; a mutation
+    whose catcher fails anyway becomes a BASELINE (an ERROR if pytest cannot run them)."""
+    unchecked: dict[str, list[str]] = {}  # mutation name -> what to run unmutated
+    for o in caught:
+        catchers = [o.caught_by] if o.caught_by else list(o.mutation.tests)  # "?": all its tests
+        catchers = [n for n in catchers if not any(covers(t, n) for t in baseline_ran)]
+        if catchers:
+            unchecked[o.mutation.name] = catchers
+    nodes = list(dict.fromkeys(n for catchers in unchecked.values() for n in catchers))
+    if not nodes:
+        return
+    broken, exit_status = run_unmutated(copy, env, "after", nodes)
+    for o in caught:
+        catchers = unchecked.get(o.mutation.name, [])
+        failing = [n for n in broken if any(covers(c, n) for c in catchers)]
+        if catchers and exit_status is not None:
+            o.result, o.detail = "ERROR", f"the unmutated run of its catcher: pytest exit {exit_status}"
+        elif failing:
+            o.result, o.detail = "BASELINE", "fails unmutated: " + ", ".join(failing)
 
 
 if __name__ == "__main__":

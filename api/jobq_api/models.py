@@ -374,6 +374,12 @@ class ScheduleOut(BaseModel):
     last_job_id: str | None
     created_at: datetime
     updated_at: datetime
+    declared_by: str | None = Field(
+        default=None,
+        description="Who declares the schedule in code (`arq:<queue>` for an ARQ app's cron jobs), which"
+        " reconciles it at each worker start: it cannot be changed or deleted here, only paused and resumed."
+        " Null for a schedule made through the API.",
+    )
     next_runs: list[datetime] = Field(
         default_factory=list,
         description="The next ten fire times (UTC) from `next_run_at` on, in the schedule's time zone;"

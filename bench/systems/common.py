@@ -242,7 +242,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def _complete(records: list[Record], n: int) -> dict[str, Any]:
+def completeness(records: list[Record], n: int) -> dict[str, Any]:
     """Completeness facts; drops (in place) the records of earlier scenarios, counting them."""
     earlier = [r for r in records if not r.current]
     records[:] = [r for r in records if r.current]
@@ -266,7 +266,7 @@ async def throughput(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
     await client.submit_many([(i, "noop") for i in range(n)])
     submitted = time.time()
     records = await client.records(n, spec["timeout_s"])
-    result: dict[str, Any] = {"jobs": n, "submit_s": submitted - t0, **_complete(records, n)}
+    result: dict[str, Any] = {"jobs": n, "submit_s": submitted - t0, **completeness(records, n)}
     if records:
         elapsed = max(r.ended for r in records) - t0
         result.update(elapsed_s=elapsed, jobs_per_s=n / elapsed if len(records) >= n else None)
@@ -285,7 +285,7 @@ async def pickup(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
         await client.submit(i, "stamp")
         accepted[i] = time.time()
     records = await client.records(n, spec["timeout_s"])
-    complete = _complete(records, n)
+    complete = completeness(records, n)
     latencies = [r.started - accepted[r.i] for r in records if r.i in accepted]
     return {"jobs": n, "interval_s": interval, **complete, **percentiles(latencies)}
 
@@ -305,7 +305,7 @@ async def load(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
     achieved = n / (time.monotonic() - t0)  # did the client keep the schedule?
     await asyncio.gather(*tasks)
     records = await client.records(n, spec["timeout_s"])
-    complete = _complete(records, n)
+    complete = completeness(records, n)
     latencies = [r.ended - sent[r.i] for r in records if r.i in sent]
     return {"jobs": n, "rate": rate, "achieved_rate": achieved, **complete, **percentiles(latencies)}
 
@@ -317,7 +317,7 @@ async def mixed(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.time()
     await client.submit_many([(i, "flaky" if is_flaky(i, True) else "noop") for i in range(n)])
     records = await client.records(n, spec["timeout_s"])
-    result: dict[str, Any] = {"jobs": n, "flaky": sum(is_flaky(i, True) for i in range(n)), **_complete(records, n)}
+    result: dict[str, Any] = {"jobs": n, "flaky": sum(is_flaky(i, True) for i in range(n)), **completeness(records, n)}
     wrong_attempts = [r.i for r in records if r.attempt != (FLAKY_FAILURES + 1 if is_flaky(r.i, True) else 1)]
     result["wrong_attempts"] = len(wrong_attempts)
     result.update(await client.check_mixed(n))

@@ -35,6 +35,7 @@ from .errors import (
     ValidationError,
     WaitTimeout,
 )
+from .operations import JobFilters
 from .retry import RetryPolicy
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "ConnectionFailed",
     "FieldError",
     "Forbidden",
+    "JobFilters",
     "JobqError",
     "NotFound",
     "RateLimited",

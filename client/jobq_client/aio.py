@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable, Coroutine
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 import httpx
 
@@ -29,7 +28,7 @@ from .events import (
     stream_refused,
     stream_timeout,
 )
-from .models import JobOut, JobStatus
+from .models import JobOut
 from .names import EVENTS_PATH
 from .operations import Id, Op
 from .retry import RetryPolicy
@@ -149,34 +148,14 @@ class AsyncClient:
 
     # What takes more than a sequence of calls (as `Client` does it, awaited).
 
+    @ops.takes_filters
     async def iter_jobs(
-        self,
-        *,
-        status: JobStatus | Iterable[JobStatus] | None = None,
-        type: str | None = None,
-        queue: str | None = None,
-        tag: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        error: str | None = None,
-        payload: Iterable[str] | None = None,
-        page_size: int | None = None,
+        self, *, page_size: int | None = None, **filters: Unpack[ops.JobFilters]
     ) -> AsyncIterator[JobOut]:
         """Every job `list_jobs` lists with these filters, newest first, fetched `page_size` at a time."""
         cursor = None
         while True:
-            page = await self.list_jobs(
-                status=status,
-                type=type,
-                queue=queue,
-                tag=tag,
-                created_after=created_after,
-                created_before=created_before,
-                error=error,
-                payload=payload,
-                limit=page_size,
-                cursor=cursor,
-            )
+            page = await self.list_jobs(limit=page_size, cursor=cursor, **filters)
             for job in page.jobs:
                 yield job
             if not (cursor := page.next_cursor):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 import httpx
 
@@ -28,7 +27,7 @@ from .events import (
     stream_refused,
     stream_timeout,
 )
-from .models import JobOut, JobStatus
+from .models import JobOut
 from .names import EVENTS_PATH
 from .operations import Id, Op
 from .retry import RetryPolicy
@@ -152,34 +151,12 @@ class Client:
 
     # What takes more than a sequence of calls.
 
-    def iter_jobs(
-        self,
-        *,
-        status: JobStatus | Iterable[JobStatus] | None = None,
-        type: str | None = None,
-        queue: str | None = None,
-        tag: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        error: str | None = None,
-        payload: Iterable[str] | None = None,
-        page_size: int | None = None,
-    ) -> Iterator[JobOut]:
+    @ops.takes_filters
+    def iter_jobs(self, *, page_size: int | None = None, **filters: Unpack[ops.JobFilters]) -> Iterator[JobOut]:
         """Every job `list_jobs` lists with these filters, newest first, fetched `page_size` at a time."""
         cursor = None
         while True:
-            page = self.list_jobs(
-                status=status,
-                type=type,
-                queue=queue,
-                tag=tag,
-                created_after=created_after,
-                created_before=created_before,
-                error=error,
-                payload=payload,
-                limit=page_size,
-                cursor=cursor,
-            )
+            page = self.list_jobs(limit=page_size, cursor=cursor, **filters)
             yield from page.jobs
             if not (cursor := page.next_cursor):
                 return

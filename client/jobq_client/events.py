@@ -203,7 +203,7 @@ class JobWatch:
         self.deadline = Deadline(timeout_s)
         self.job: JobOut | None = None
         self._parser = Parser()
-        self._opened = 0
+        self._last_id: str | None = None  # of the last whole event: one cut short by a reopen is sent again
         self._read_timeout = IDLE_S
         self._bounded_by_deadline = False
 
@@ -220,14 +220,15 @@ class JobWatch:
             raise StreamUnusable("the deadline has passed")
         self._bounded_by_deadline = left is not None and left <= IDLE_S
         self._read_timeout = min(IDLE_S, left) if left is not None else IDLE_S
-        last_id = self._parser.last_id
+        last_id = self._last_id
         self._parser = Parser(last_id)
         return ({LAST_EVENT_ID_HEADER: last_id} if last_id else {}), self._read_timeout
 
     def opened(self) -> Step:
-        """The stream answered 200: read the job the first time (later opens resume with Last-Event-ID)."""
-        self._opened += 1
-        return Step.FETCH if self._opened == 1 else Step.READ
+        """The stream answered 200: read the job, unless the stream resumes with Last-Event-ID (it
+        replays what was missed); one opened without, the first or a reopen before any whole
+        event, replays nothing."""
+        return Step.FETCH if self._last_id is None else Step.READ
 
     def line(self, line: str) -> Step:
         """What one line of the stream calls for."""
@@ -236,6 +237,7 @@ class JobWatch:
             return Step.FETCH
         if not isinstance(item, Message):
             return Step.READ
+        self._last_id = item.id
         if item.event == "reset":
             return Step.FETCH
         if item.event == "unavailable":

@@ -8,12 +8,13 @@ clients' (`help(Client.submit)`).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import uuid
 from collections.abc import Callable, Generator, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar, Unpack, cast
 from urllib.parse import quote
 
 from pydantic_core import to_jsonable_python
@@ -172,38 +173,59 @@ def get_job(job_id: Id) -> Op[JobOut]:
     return job
 
 
-def list_jobs(
-    *,
-    status: JobStatus | Iterable[JobStatus] | None = None,
-    type: str | None = None,
-    queue: str | None = None,
-    tag: str | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-    error: str | None = None,
-    payload: Iterable[str] | None = None,
-    limit: int | None = None,
-    cursor: str | None = None,
-) -> Op[JobListOut]:
+class JobFilters(TypedDict, total=False):
+    """The filters `list_jobs` and `iter_jobs` take as keyword arguments; None is no filter."""
+
+    status: JobStatus | Iterable[JobStatus] | None
+    type: str | None
+    queue: str | None
+    tag: str | None
+    created_after: datetime | None
+    created_before: datetime | None
+    error: str | None
+    payload: Iterable[str] | None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def takes_filters(fn: F) -> F:
+    """`fn`, whose `**filters` are `JobFilters`, with each filter in its signature (`help()`, `inspect`),
+    refusing any other keyword when called, as Python refuses one a signature lacks."""
+    signature = inspect.signature(fn)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    filters = [
+        inspect.Parameter(name, keyword, default=None, annotation=getattr(annotation, "__forward_arg__", annotation))
+        for name, annotation in JobFilters.__annotations__.items()
+    ]
+    before = [p for p in signature.parameters.values() if p.kind < keyword]
+    after = [p for p in signature.parameters.values() if p.kind == keyword]
+    expanded = signature.replace(parameters=[*before, *filters, *after])
+
+    @functools.wraps(fn)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            expanded.bind(*args, **kwargs)
+        except TypeError as exc:  # got an unexpected keyword argument …
+            raise TypeError(f"{fn.__qualname__}() {exc}") from None
+        return fn(*args, **kwargs)
+
+    checked.__signature__ = expanded  # type: ignore[attr-defined]
+    return cast(F, checked)
+
+
+@takes_filters
+def list_jobs(*, limit: int | None = None, cursor: str | None = None, **filters: Unpack[JobFilters]) -> Op[JobListOut]:
     """One page of jobs, newest first (`GET /v1/jobs`); pass its `next_cursor` as `cursor` for the next.
 
     Filters combine: `status` (one or several), `type`, `queue`, `tag`, `created_after`,
     `created_before`, `error` (text in the last error's message) and `payload`
     (`"path=value"` filters, e.g. `"user.id=123"`). `limit` is 1–500 (the API's default 50).
     """
-    params = _params(
-        status=[status] if isinstance(status, str) else status,
-        type=type,
-        queue=queue,
-        tag=tag,
-        created_after=created_after,
-        created_before=created_before,
-        error=error,
-        payload=payload,
-        limit=limit,
-        cursor=cursor,
+    given = {name: filters.get(name) for name in JobFilters.__annotations__}  # the query in one order
+    page: JobListOut = yield Call(
+        "GET", "/v1/jobs", Read(JobListOut), params=_params(**given, limit=limit, cursor=cursor), safe=True
     )
-    page: JobListOut = yield Call("GET", "/v1/jobs", Read(JobListOut), params=params, safe=True)
     return page
 
 

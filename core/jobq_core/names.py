@@ -31,6 +31,9 @@ EPOCH_KEY = "jobq:epoch"
 NEW_JOBS_CHANNEL = "jobq_new_jobs"
 # Advisory lock held by the one worker that runs the cluster's background duties.
 LEADER_LOCK_KEY = 0x6A6F6271_0002
+# Transaction-level advisory lock that serialises reconciling schedules declared in code
+# (workers starting together), so each declared name ends as one row.
+DECLARED_SCHEDULES_LOCK_KEY = 0x6A6F6271_0003
 
 # HTTP
 API_KEY_PREFIX = "jobq_"

@@ -12,6 +12,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     run.add_argument("--host", default="127.0.0.1", help="the API's listen address")
     run.add_argument("--port", type=int, default=8000, help="the API's port (0: any free port)")
     run.add_argument("--workers", type=int, default=2, help="worker processes to run")
+    run.add_argument(
+        "--arq", metavar="SETTINGS", help="run this ARQ app in the workers (its WorkerSettings, as `arq` names it)"
+    )
     run.set_defaults(func=_run)
 
 

@@ -130,6 +130,11 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30) -
     raise RuntimeError(f"the API did not answer {url} within {timeout_s:.0f}s")
 
 
+def with_arq_app(env: dict[str, str], settings: str | None) -> dict[str, str]:
+    """`env` with the ARQ app `jobq run --arq` names (`JOBQ_ARQ_SETTINGS`) for every worker."""
+    return {**env, f"{ENV_PREFIX}ARQ_SETTINGS": settings} if settings else env
+
+
 def run(args: argparse.Namespace) -> int:
     """Run jobq locally until interrupted; return the exit code."""
     data_dir = Path(args.data_dir).resolve()
@@ -144,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    env = dict(os.environ)
+    env = with_arq_app(dict(os.environ), getattr(args, "arq", None))
     autoscale = load(AutoscaleSettings)
     scaler: LocalScaler | None = None
     try:

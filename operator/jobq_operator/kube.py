@@ -1,8 +1,10 @@
 """The Kubernetes edge: the few API calls the operator makes, through kubernetes_asyncio.
 
-Each call names exactly the permission the chart's operator Role grants: deployments
-get and deployments/scale get/patch, pods list/patch, secrets get, events create,
-workerscalers/status patch.
+Each call needs exactly one rule of the chart's operator Role (kopf adds the
+workerscalers list/watch): deployments/scale get/patch (the target's name only), pods
+list/patch, secrets get (the connection Secret's name only), events create,
+workerscalers/status patch. A new call here needs its rule there, and
+tests/k8s/test_chart_rbac.py lists both.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Behaviour only: it proves `make bench` can produce its table (servers, venvs, worker
 processes, clients, CPU accounting, report), and that every system processed every job
-correctly. No speed is asserted; CI machines are too noisy for that.
+correctly, as did the same ARQ app on ARQ's worker and on jobq (issue 15's comparison).
+No speed is asserted; CI machines are too noisy for that.
 """
 
 from __future__ import annotations
@@ -73,12 +74,52 @@ def test_the_smoke_run_finishes_and_every_job_of_every_system_is_accounted_for(s
     assert {"api", "postgres", "redis", "client"} <= set(runs["jobq"]["scenarios"]["throughput"]["cpu_s"])
 
 
+def test_the_same_arq_app_ran_every_job_on_arqs_worker_and_on_jobq(smoke) -> None:
+    out, done = smoke
+    assert done.returncode == 0, done.stderr[-4000:]
+    part = json.loads((out / "results.json").read_text())["arq_app"]
+
+    assert part["app"] == "bench.systems.arq_app.WorkerSettings"
+    assert part["commands"]["jobq"] == "jobq-worker --arq bench.systems.arq_app.WorkerSettings"
+    for side in ("arq", "jobq"):
+        assert all(part["versions"][side].values()), part["versions"][side]
+    runs = {run["side"]: run for run in part["runs"]}
+    assert sorted(runs) == ["arq", "jobq"]
+    for side, run in runs.items():
+        assert "error" not in run, (side, run.get("error"))
+        assert sorted(run["scenarios"]) == ["drain", "pickup"], side
+        for name, result in run["scenarios"].items():
+            assert "error" not in result, (side, name, result.get("error"))
+            # Each job ran once, and ARQ's producer reads its result (a sample through Job.result()).
+            assert result["finished"] == result["unique"] == result["results"] == result["jobs"], (side, name)
+            assert result["missing"] == result["earlier_jobs_run_again"] == 0, (side, name)
+            assert result["results_checked"] > 0 and result["results_wrong"] == 0, (side, name)
+        drain, pickup = run["scenarios"]["drain"], run["scenarios"]["pickup"]
+        assert drain["jobs"] == 300 and drain["jobs_per_s"] > 0, side
+        assert drain["cpu_s_per_1000_jobs"]["workers"] > 0 and "redis" in drain["cpu_s"], side
+        assert pickup["n"] == 20 and 0 <= pickup["p50_ms"] <= pickup["p99_ms"], side
+    # On jobq every ARQ job is also a succeeded row in PostgreSQL, whose CPU is jobq's.
+    assert runs["jobq"]["postgres_succeeded"] == runs["jobq"]["enqueued"] == 320
+    assert "postgres" in runs["jobq"]["scenarios"]["drain"]["cpu_s"]
+    assert "postgres" not in runs["arq"]["scenarios"]["drain"]["cpu_s"]
+
+    summary = part["summary"]
+    assert summary["ok"]
+    for side in ("arq", "jobq"):
+        assert summary[side]["accounted"] and not summary[side]["errors"], side
+        for key in ("drain_jobs_per_s", "pickup_p50_ms", "pickup_p99_ms", "cpu_workers_per_1000", "cpu_all_per_1000"):
+            assert summary[side][key] is not None, (side, key)
+
+
 def test_the_report_has_a_row_per_system_and_the_plots(smoke) -> None:
     out, done = smoke
     assert done.returncode == 0, done.stderr[-4000:]
     table = (out / "results.md").read_text()
     for label in ("| jobq |", "| raw ARQ |", "| Celery |", "| SAQ |"):
         assert table.count(label) == 2, label
+    assert "## The same ARQ app on ARQ's worker and on jobq" in table
+    for label in ("| ARQ's worker |", "| jobq (`jobq-worker --arq`) |"):
+        assert table.count(label) == 1, label
     assert "**no**" not in table and "Failures:" not in table
     for name in ("throughput.png", "latency.png", "cpu.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from jobq_devrun.servers import LOOPBACK, free_port
 
 from jobq_client import AsyncClient, Client
 from jobq_client.models import JobOut
@@ -26,51 +24,19 @@ from jobq_core.pg.apikeys import Scope
 from tests.conftest import Servers
 from tests.integration.conftest import admin_key, builtin_types, start_worker
 from tests.support import processes
-from tests.support.processes import Service, service_env
-from tests.support.wait import until
+from tests.support.processes import Api, service_env
 
 __all__ = ["admin_key", "builtin_types", "start_worker"]  # the integration fixtures these tests use too
 
 
-@dataclass
-class ApiProcess:
-    """The API run as production runs it, on a loopback port."""
-
-    url: str
-    service: Service
-
-
-async def start_api(database_url: str, redis_url: str, log: Path, **settings: str) -> ApiProcess:
-    """Start the API as a process and wait until /readyz answers 200."""
-    port = free_port()
-    env = service_env(
-        database_url,
-        redis_url,
-        JOBQ_HOST=LOOPBACK,
-        JOBQ_PORT=str(port),
-        **{"JOBQ_API_KEY_CACHE_S": "0", **settings},  # keys are made per test
-    )
-    api = ApiProcess(f"http://{LOOPBACK}:{port}", processes.start("jobq_api", env, log))
-    try:
-        async with httpx.AsyncClient(base_url=api.url, timeout=5) as client:
-
-            async def ready() -> bool:
-                if api.service.process.poll() is not None:
-                    raise AssertionError(f"the API exited early:\n{api.service.log()}")
-                try:
-                    return (await client.get("/readyz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await until(ready, timeout_s=60, what="the API to answer /readyz")
-    except BaseException:
-        api.service.stop()
-        raise
-    return api
+async def start_api(database_url: str, redis_url: str, log: Path, **settings: str) -> Api:
+    """Start the API as a process on these servers and wait until it is ready."""
+    env = service_env(database_url, redis_url, **{"JOBQ_API_KEY_CACHE_S": "0", **settings})  # keys are made per test
+    return await processes.start_api(env, log)
 
 
 @pytest.fixture(scope="package")
-async def api_process(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ApiProcess]:
+async def api_process(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     """The API for this folder's tests, serving every route `jobq run`'s does; it must exit 0 at the end."""
     folder = tmp_path_factory.mktemp("client-api")
     (folder / "mail").mkdir()
@@ -83,7 +49,7 @@ async def api_process(servers: Servers, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture
-async def api_url(api_process: ApiProcess, db: asyncpg.Pool, builtin_types: None) -> str:
+async def api_url(api_process: Api, db: asyncpg.Pool, builtin_types: None) -> str:
     """The API's URL, on servers reset for this test, with the built-in job types registered."""
     return api_process.url
 

@@ -19,14 +19,14 @@ from jobq_client import operations as ops
 from jobq_client.calls import Call
 from jobq_client.models import JobIn, ScheduleIn, SchedulePatch
 from jobq_core import names as core_names
-from tests.client.conftest import ApiProcess
+from tests.support.processes import Api
 from tools.client_models import MODELS_PY, models_py
 
 SOME_ID = "01a23000-0000-7000-8000-000000000000"
 
 
 @pytest.fixture(scope="module")
-async def served(api_process: ApiProcess) -> dict[str, Any]:
+async def served(api_process: Api) -> dict[str, Any]:
     """The OpenAPI document the running API serves."""
     async with httpx.AsyncClient(base_url=api_process.url) as http:
         response = await http.get("/openapi.json")

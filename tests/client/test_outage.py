@@ -18,7 +18,8 @@ from jobq_client import AsyncClient, Client
 from jobq_core.pg import apikeys
 from jobq_core.pg.apikeys import Scope
 from jobq_core.pg.db import create_pool
-from tests.client.conftest import ApiProcess, start_api
+from tests.client.conftest import start_api
+from tests.support.processes import Api
 from tests.support.servers import start_migrated_postgres
 from tests.support.wait import until
 
@@ -32,7 +33,7 @@ class Stack:
 
     postgres: LocalServer
     redis: LocalServer
-    api: ApiProcess
+    api: Api
     key: str
     pool: asyncpg.Pool
 

@@ -126,6 +126,30 @@ def test_the_stream_is_reopened_before_the_deadline_so_no_read_outlives_it() -> 
         watch.must_reopen()
 
 
+def test_a_stream_reopened_within_an_event_resumes_before_it_so_the_event_is_sent_again() -> None:
+    watch = JobWatch("job-1", timeout_s=20)  # under IDLE_S: the stream is reopened as the deadline nears
+    watch.open()
+    watch.opened()
+    for line in ["id: run-1", "event: queues", 'data: {"queues": []}', ""]:
+        watch.line(line)
+    watch.deadline.started -= 1
+    assert watch.line("id: run-2") is Step.READ  # the job's final state, say, cut short by the reopen
+    assert watch.must_reopen()
+    headers, _ = watch.open()
+    assert headers == {"Last-Event-ID": "run-1"}, "resuming after run-2 would never send it"
+    assert watch.opened() is Step.READ
+
+
+def test_a_stream_reopened_before_its_first_whole_event_reads_the_job_again() -> None:
+    watch = JobWatch("job-1", timeout_s=20)
+    assert watch.open()[0] == {} and watch.opened() is Step.FETCH
+    watch.deadline.started -= 1
+    assert watch.line("id: run-1") is Step.READ
+    assert watch.must_reopen()
+    headers, _ = watch.open()
+    assert headers == {} and watch.opened() is Step.FETCH, "a stream opened without Last-Event-ID replays nothing"
+
+
 def test_only_a_final_state_of_this_job_a_reset_or_a_keep_alive_sends_for_the_job() -> None:
     watch = JobWatch("job-1", timeout_s=None)
     watch.open()

@@ -18,9 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
-import httpx
 import pytest
-from jobq_devrun.servers import free_port
 from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright
 
 from jobq_core.pg import apikeys
@@ -28,8 +26,7 @@ from jobq_core.pg.apikeys import Scope
 from tests.conftest import Servers
 from tests.dashboard.helpers import DASHBOARD_DIR_ENV, REPO
 from tests.support import processes
-from tests.support.processes import Service, service_env
-from tests.support.wait import until
+from tests.support.processes import Api, Service, service_env
 
 PAGE_ERRORS = pytest.StashKey[list[str]]()
 """What the test's page logged as errors so far."""
@@ -38,18 +35,10 @@ _HTTP_STATUS = re.compile(r"Failed to load resource: the server responded with a
 
 
 @dataclass
-class DashboardApi:
-    """The API process serving the dashboard under /ui/."""
-
-    url: str
-    service: Service
-
-
-@dataclass
 class Stack:
     """The API (shared by the dashboard tests) and this test's worker, on freshly reset servers."""
 
-    api: DashboardApi
+    api: Api
     worker: Service
 
     @property
@@ -82,44 +71,23 @@ def dashboard_dist() -> Path:
     return dist
 
 
-async def start_dashboard_api(database_url: str, redis_url: str, log: Path, **settings: str) -> DashboardApi:
-    """Start the API as a process on a loopback port, serving the dashboard build, and wait until it is ready."""
-    dist = dashboard_dist()
-    port = free_port()
+async def start_dashboard_api(database_url: str, redis_url: str, log: Path, **settings: str) -> Api:
+    """Start the API as a process on these servers, serving the dashboard build, and wait until it is ready."""
     env = service_env(
         database_url,
         redis_url,
-        JOBQ_HOST="127.0.0.1",
-        JOBQ_PORT=str(port),
-        JOBQ_DASHBOARD_DIR=str(dist),
+        JOBQ_DASHBOARD_DIR=str(dashboard_dist()),
         **{
             "JOBQ_ENVIRONMENT_NAME": "test",
             "JOBQ_API_KEY_CACHE_S": "0",  # keys are made per test; a cached verdict must not outlive its key
             **settings,
         },
     )
-    service = processes.start("jobq_api", env, log)
-    api = DashboardApi(f"http://127.0.0.1:{port}", service)
-    try:
-        async with httpx.AsyncClient(base_url=api.url, timeout=5) as client:
-
-            async def ready() -> bool:
-                if service.process.poll() is not None:
-                    raise AssertionError(f"the API exited early:\n{service.log()}")
-                try:
-                    return (await client.get("/readyz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await until(ready, timeout_s=60, what="the API to answer /readyz")
-    except BaseException:
-        service.stop()
-        raise
-    return api
+    return await processes.start_api(env, log)
 
 
 @pytest.fixture(scope="package")
-async def dashboard_api(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DashboardApi]:
+async def dashboard_api(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     """The API serving the dashboard for this folder's tests; it must exit 0 at the end."""
     api = await start_dashboard_api(
         servers.database_url,
@@ -133,9 +101,7 @@ async def dashboard_api(servers: Servers, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture
-async def stack(
-    dashboard_api: DashboardApi, servers: Servers, db: asyncpg.Pool, tmp_path: Path
-) -> AsyncIterator[Stack]:
+async def stack(dashboard_api: Api, servers: Servers, db: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[Stack]:
     """The API and one worker, started after `db` reset the servers; the worker must exit 0 on SIGTERM."""
     env = service_env(servers.database_url, servers.redis_url)
     worker = await processes.start_worker(db, env, tmp_path / "worker.log")

@@ -13,8 +13,9 @@ from jobq_core.pg import apikeys
 from jobq_core.pg.apikeys import Scope
 from jobq_core.pg.db import create_pool
 from tests.conftest import Servers
-from tests.dashboard.conftest import DashboardApi, Key, start_dashboard_api
+from tests.dashboard.conftest import Key, start_dashboard_api
 from tests.dashboard.helpers import sign_in
+from tests.support.processes import Api
 from tests.support.servers import start_migrated_postgres
 
 
@@ -29,7 +30,7 @@ async def own_postgres(tmp_path: Path) -> AsyncIterator[LocalServer]:
 @pytest.fixture
 async def api_on_own_postgres(
     servers: Servers, own_postgres: LocalServer, tmp_path: Path
-) -> AsyncIterator[tuple[DashboardApi, Key]]:
+) -> AsyncIterator[tuple[Api, Key]]:
     """The API serving the dashboard on `own_postgres`, and an admin key made there."""
     pool = await create_pool(own_postgres.url, size=1)
     try:
@@ -46,7 +47,7 @@ async def api_on_own_postgres(
 
 @pytest.mark.outage
 async def test_postgresql_down_shows_a_banner_naming_it_over_the_page_and_it_clears_when_back(
-    page: Page, own_postgres: LocalServer, api_on_own_postgres: tuple[DashboardApi, Key], tmp_path: Path
+    page: Page, own_postgres: LocalServer, api_on_own_postgres: tuple[Api, Key], tmp_path: Path
 ) -> None:
     api, key = api_on_own_postgres
     await sign_in(page, key.secret, f"{api.url}/ui/queues")

@@ -18,8 +18,9 @@ from jobq_devrun.servers import LocalServer, start_mail_catcher
 from playwright.async_api import Page, expect
 
 from tests.conftest import Servers
-from tests.dashboard.conftest import DashboardApi, Key, start_dashboard_api
+from tests.dashboard.conftest import Key, start_dashboard_api
 from tests.dashboard.helpers import axe, screenshot, sign_in
+from tests.support.processes import Api
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def catcher(tmp_path: Path) -> Iterator[LocalServer]:
 
 
 @pytest.fixture
-async def local_api(servers: Servers, catcher: LocalServer, tmp_path: Path) -> AsyncIterator[DashboardApi]:
+async def local_api(servers: Servers, catcher: LocalServer, tmp_path: Path) -> AsyncIterator[Api]:
     """The API as `jobq run` starts it, listing what the catcher keeps."""
     api = await start_dashboard_api(
         servers.database_url, servers.redis_url, tmp_path / "api.log", JOBQ_LOCAL_MAIL_DIR=str(catcher.data_dir)
@@ -54,7 +55,7 @@ def send(catcher: LocalServer, subject: str, html: str | None = None) -> None:
 
 
 async def test_caught_mail_is_listed_and_read_with_its_envelope_bodies_and_headers(
-    page: Page, local_api: DashboardApi, catcher: LocalServer, admin_key: Key
+    page: Page, local_api: Api, catcher: LocalServer, admin_key: Key
 ) -> None:
     send(catcher, "Welcome aboard", html="<p>Hello <b>Ada</b></p>")
     send(catcher, "Your report")

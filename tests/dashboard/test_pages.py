@@ -112,6 +112,27 @@ async def test_a_schedule_is_edited_with_the_servers_errors_by_the_cron_and_time
     assert schedule["job"]["tags"] == ["kept"]  # the same type keeps the job's other settings
 
 
+async def test_a_schedule_declared_in_code_says_so_and_offers_no_edit_or_delete(
+    page: Page, stack: Stack, db: asyncpg.Pool, admin_key: Key
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.url, headers=admin_key.auth) as client:
+        for name in ("cron:tick", "by hand"):
+            created = await client.post(
+                "/v1/schedules", json={"name": name, "cron": "0 * * * *", "job": {"type": "jobq.noop"}}
+            )
+            assert created.status_code == 201, created.text
+    await db.execute("UPDATE jobq_schedules SET declared_by = 'arq:arq:queue' WHERE name = 'cron:tick'")
+    await open_page(page, admin_key, "Schedules")
+    declared = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="cron:tick"))
+    await expect(declared).to_contain_text("declared in code (arq:arq:queue)")
+    await expect(declared.get_by_role("button", name="Edit cron:tick")).to_have_count(0)
+    await expect(declared.get_by_role("button", name="Delete cron:tick")).to_have_count(0)
+    await expect(declared.get_by_role("button", name="Pause cron:tick")).to_be_visible()
+    by_hand = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="by hand"))
+    await expect(by_hand.get_by_role("button", name="Edit by hand")).to_be_visible()
+    await axe(page)
+
+
 async def test_the_workers_page_shows_the_live_worker(page: Page, stack: Stack, admin_key: Key) -> None:
     await open_page(page, admin_key, "Workers")
     pid = stack.worker.process.pid

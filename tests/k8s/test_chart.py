@@ -178,7 +178,7 @@ def test_api_autoscaling_adds_an_hpa_and_leaves_the_replica_count_to_it(kube: Ku
 
     hpa = kube.get("hpa", "demo-jobq-api", "-n", namespace)["spec"]
     assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo-jobq-api"}
-    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 7)
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 7)
     deployments = {o["metadata"]["name"]: o for o in rendered(kube, namespace) if o["kind"] == "Deployment"}
     assert "replicas" not in deployments["demo-jobq-api"]["spec"]
 
@@ -262,8 +262,9 @@ def test_network_policies_let_only_jobq_pods_reach_the_bundled_servers(kube: Kub
         assert admitted_ports(rule, pod) == forwarded, server
     api = kube.get("networkpolicy", "demo-jobq-api", "-n", namespace)["spec"]
     assert api["policyTypes"] == ["Ingress"]
-    [api_pod] = pods(selector(api["podSelector"]))
-    assert api_pod["metadata"]["labels"]["app.kubernetes.io/component"] == "api"
+    api_pods = pods(selector(api["podSelector"]))
+    assert {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in api_pods} == {"api"}
+    api_pod = api_pods[0]
     [rule] = api["ingress"]
     assert "from" not in rule  # networkPolicy.apiFrom is empty: any source, but only on the api's port
     assert admitted_ports(rule, api_pod) == {("TCP", api_port)} == service_target("demo-jobq-api", api_pod)[1]
@@ -293,6 +294,7 @@ def test_bad_values_are_rejected_naming_the_value(kube: Kube, namespace: str) ->
         "api.replicaCount=-1": "/api/replicaCount",
         "api.replicaCount=many": "/api/replicaCount",
         "worker.drainSeconds=soon": "/worker/drainSeconds",
+        "worker.arqSettings=myapp/worker.py": "/worker/arqSettings",
         "replicas=3": "'replicas' not allowed",
         "api.autoscaling.maxReplicas=0": "/api/autoscaling/maxReplicas",
         "postgresql.enabled=false": "externalDatabase.url is required",
@@ -308,6 +310,14 @@ def test_bad_values_are_rejected_naming_the_value(kube: Kube, namespace: str) ->
         "operator.scaler.queues[0]=": "/operator/scaler/queues/0",
         "monitoring.serviceMonitor.interval=often": "/monitoring/serviceMonitor/interval",
         "monitoring.dashboards.labelKey=not a label": "/monitoring/dashboards/labelKey",
+        "api.priorityClassName=Not_A_Class": "/api/priorityClassName",
+        "worker.topologySpreadConstraints[0].maxSkew=1": "/worker/topologySpreadConstraints/0",
+        "operator.topologySpreadConstraints[0].whenUnsatisfiable=Maybe": "/operator/topologySpreadConstraints/0",
+        "worker.podDisruptionBudget.unhealthyPodEvictionPolicy=Never": "/worker/podDisruptionBudget/unhealthy",
+        "operator.extraScaleTargets[0]=Not_A_Name": "/operator/extraScaleTargets/0",
+        "passwordSeed=too-short": "/passwordSeed",
+        "postgresql.auth.existingSecret=pg": "postgresql.auth.existingSecret needs existingSecret too",
+        "redis.auth.existingSecret=redis": "redis.auth.existingSecret needs existingSecret too",
     }
     for value, message in cases.items():
         answer = kube.helm("install", RELEASE, CHART, "-n", namespace, "--no-hooks", "--set", value, check=False)

@@ -14,26 +14,48 @@ from tests.k8s.kube import Kube, json_objects
 from tests.k8s.test_chart import CHART, EXTERNAL_DB, EXTERNAL_REDIS, RELEASE, helm_args
 
 WS = "workerscalers.autoscaling.jobq.dev"
-# What the operator does: kopf watches its WorkerScalers and the operator patches their status,
-# scales Deployments, annotates pods, posts Events, reads the connection Secret.
+WORKER = "deployments.apps/demo-jobq-worker"
+# Every call the operator makes (operator/jobq_operator/kube.py), and kopf's watch of its
+# WorkerScalers: the Role must allow each, by name where the call names one.
 NEEDED = [
-    ("get", WS), ("list", WS), ("watch", WS),
-    ("get", WS, "--subresource=status"), ("patch", WS, "--subresource=status"), ("update", WS, "--subresource=status"),
-    ("get", "deployments.apps"), ("list", "deployments.apps"), ("watch", "deployments.apps"),
-    ("get", "deployments.apps", "--subresource=scale"), ("patch", "deployments.apps", "--subresource=scale"),
-    ("update", "deployments.apps", "--subresource=scale"),
-    ("get", "pods"), ("list", "pods"), ("watch", "pods"), ("patch", "pods"),
-    ("create", "events"), ("patch", "events"), ("create", "events.events.k8s.io"), ("patch", "events.events.k8s.io"),
+    ("list", WS), ("watch", WS),
+    ("patch", f"{WS}/demo-jobq-worker", "--subresource=status"), ("patch", f"{WS}/yours", "--subresource=status"),
+    ("get", WORKER, "--subresource=scale"), ("patch", WORKER, "--subresource=scale"),
+    ("list", "pods"), ("patch", "pods/demo-jobq-worker-5d9f8-abcde"),
+    ("create", "events"),
+    ("get", "secrets/demo-jobq"),
 ]  # fmt: skip
-# What it must not do, though a careless Role would allow it.
+# Everything else: what the code never calls, and the calls it makes aimed elsewhere.
 DENIED = [
-    ("delete", "deployments.apps"), ("create", "deployments.apps"), ("patch", "deployments.apps"),
-    ("update", "deployments.apps"), ("delete", "deployments.apps", "--subresource=scale"),
-    ("create", "pods"), ("delete", "pods"), ("update", "pods"), ("create", "pods", "--subresource=exec"),
-    ("list", "secrets"), ("watch", "secrets"), ("get", "secrets/someone-elses"), ("create", "secrets"),
-    ("patch", "secrets"),
-    ("create", WS), ("patch", WS), ("delete", WS), ("update", WS), ("deletecollection", WS),
+    # Deployments only through the worker's scale: not the Deployment (its pod template,
+    # image included), not another Deployment's or StatefulSet's scale.
+    ("get", WORKER), ("patch", WORKER), ("update", WORKER), ("delete", WORKER),
+    ("get", "deployments.apps"), ("list", "deployments.apps"), ("watch", "deployments.apps"),
+    ("create", "deployments.apps"), ("update", WORKER, "--subresource=scale"),
+    ("get", "deployments.apps", "--subresource=scale"), ("patch", "deployments.apps", "--subresource=scale"),
+    ("patch", "deployments.apps/demo-jobq-api", "--subresource=scale"),
+    ("patch", "deployments.apps/demo-jobq-operator", "--subresource=scale"),
+    ("get", "deployments.apps/demo-jobq-api", "--subresource=scale"),
+    ("patch", "statefulsets.apps/demo-jobq-postgresql", "--subresource=scale"),
+    ("patch", "replicasets.apps"), ("list", "replicasets.apps"),
+    # Pods: list and patch, nothing more.
+    ("get", "pods/demo-jobq-worker-5d9f8-abcde"), ("watch", "pods"), ("update", "pods"), ("delete", "pods"),
+    ("deletecollection", "pods"), ("create", "pods"),
+    ("create", "pods", "--subresource=exec"), ("create", "pods", "--subresource=eviction"),
+    ("get", "pods", "--subresource=log"), ("patch", "pods", "--subresource=status"),
+    ("patch", "pods", "--subresource=ephemeralcontainers"),
+    # Events: created, never changed or read; none through events.k8s.io.
+    ("patch", "events"), ("update", "events"), ("delete", "events"), ("list", "events"),
+    ("create", "events.events.k8s.io"), ("patch", "events.events.k8s.io"),
+    # Secrets: the connection Secret, read; no other, and no listing.
+    ("get", "secrets"), ("list", "secrets"), ("watch", "secrets"), ("get", "secrets/someone-elses"),
+    ("get", "secrets/demo-jobq-postgresql"), ("get", "secrets/demo-jobq-redis"), ("create", "secrets"),
+    ("patch", "secrets/demo-jobq"), ("update", "secrets/demo-jobq"), ("delete", "secrets/demo-jobq"),
+    # Its WorkerScalers: watched, their status patched; nothing else.
+    ("get", WS), ("create", WS), ("patch", WS), ("delete", WS), ("update", WS), ("deletecollection", WS),
+    ("get", WS, "--subresource=status"), ("update", WS, "--subresource=status"),
     ("get", "configmaps"), ("list", "services"), ("create", "jobs.batch"),
+    ("create", "leases.coordination.k8s.io"), ("list", "poddisruptionbudgets.policy"),
     ("create", "roles.rbac.authorization.k8s.io"), ("create", "rolebindings.rbac.authorization.k8s.io"),
     ("patch", "nodes"), ("list", "nodes"), ("list", "namespaces"), ("create", "namespaces"),
     ("get", "customresourcedefinitions.apiextensions.k8s.io"),
@@ -94,7 +116,13 @@ def test_the_operator_may_do_exactly_what_it_needs_in_its_namespace(kube: Kube, 
     assert not allowed, f"the operator may: {allowed}"
     # kubectl auth can-i (impersonating the account) agrees, for a few of each.
     assert can_i(kube, namespace, account, "get", "secrets/demo-jobq")
-    assert can_i(kube, namespace, account, "patch", "deployments.apps", "--subresource=scale")
+    assert can_i(kube, namespace, account, "patch", WORKER, "--subresource=scale")
+    assert can_i(kube, namespace, account, "patch", "pods")
+    assert not can_i(kube, namespace, account, "patch", "deployments.apps/demo-jobq-api", "--subresource=scale")
+    assert not can_i(kube, namespace, account, "patch", WORKER)
+    assert not can_i(kube, namespace, account, "delete", "pods")
+    assert not can_i(kube, namespace, account, "get", "secrets")
+    assert not can_i(kube, namespace, account, "get", "secrets/demo-jobq-postgresql")
     assert not can_i(kube, namespace, account, "delete", "deployments.apps")
     assert not can_i(kube, namespace, account, "list", "secrets")
     assert not can_i(kube, namespace, account, "patch", "nodes")
@@ -102,7 +130,7 @@ def test_the_operator_may_do_exactly_what_it_needs_in_its_namespace(kube: Kube, 
     # Nothing at all in another namespace, not even what it may do at home.
     kube.kubectl("create", "namespace", f"{namespace}-other")
     try:
-        asked = [*NEEDED, ("get", "secrets/demo-jobq")]
+        asked = NEEDED
         said = answers(kube, namespace, account, asked, where=f"{namespace}-other")
         elsewhere = [q for q, yes in zip(asked, said, strict=True) if yes]
         assert not can_i(kube, namespace, account, "get", "pods", where=f"{namespace}-other")
@@ -138,3 +166,17 @@ def test_with_an_existing_secret_the_operator_reads_that_one_and_nothing_cluster
     kube.helm("uninstall", RELEASE, "-n", namespace)
     assert not kube.kubectl("get", "clusterroles,clusterrolebindings", "-l", "app.kubernetes.io/instance=demo",
                             "-o", "name").stdout.strip()  # fmt: skip
+
+
+def test_extra_scale_targets_add_their_deployments_and_nothing_else(kube: Kube, namespace: str) -> None:
+    kube.helm("install", RELEASE, CHART, "-n", namespace, "--no-hooks",
+              *helm_args("operator.extraScaleTargets={batch-workers,reports}"))  # fmt: skip
+    account = "demo-jobq-operator"
+
+    scale = "--subresource=scale"
+    asked = [("patch", f"deployments.apps/{name}", scale) for name in ("demo-jobq-worker", "batch-workers", "reports")]
+    assert answers(kube, namespace, account, asked) == [True, True, True]
+    assert answers(kube, namespace, account, [("get", "deployments.apps/reports", scale)]) == [True]
+    others = [("patch", "deployments.apps/demo-jobq-api", scale), ("patch", "deployments.apps/batch-workers")]
+    assert answers(kube, namespace, account, others) == [False, False]
+    assert not can_i(kube, namespace, account, "patch", "deployments.apps/other", scale)

@@ -45,7 +45,7 @@ CHART = str(ROOT / "charts" / "jobq")
 RELEASE = "demo"
 ACCOUNT = f"{RELEASE}-jobq-operator"
 SECRET = f"{RELEASE}-jobq"  # the one Secret the chart's Role lets the operator read
-WORKERS = "workers"
+WORKERS = f"{RELEASE}-jobq-worker"  # the one Deployment the chart's Role lets the operator scale
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 T = TypeVar("T")
 # Starting a control plane, the servers and the operator process takes most of a minute
@@ -187,6 +187,8 @@ def operator(kube: Kube, namespace: str, tmp_path: Path) -> Iterator[Operator]:
         code = service.stop()
         print(service.log())  # shown when the test fails
         assert code == 0, f"the operator exited {code}:\n{service.log()}"
+        # Every call it made was one the chart's Role allows (a refused one is logged, not raised).
+        assert "forbidden" not in service.log().lower(), "the operator made a call its Role does not allow"
 
 
 def _answers(url: str) -> bool:

@@ -78,3 +78,23 @@ def test_a_dashboard_is_current_and_fits_grafanas_grid(dashboard: dashboards.Das
     assert variables["datasource"]["type"] == "datasource"
     for name in re.findall(r"\$(\w+)", json.dumps([t["expr"] for p in model["panels"] for t in p["targets"]])):
         assert name.startswith("__") or name in variables, f"${name} is not a variable of {dashboard.file}"
+
+
+SELECTOR = re.compile(r"\b(jobq_[a-z_]+)(\{[^}]*\})?")
+IN_NAMESPACE = 'namespace=~"$namespace"'
+
+
+@pytest.mark.parametrize("dashboard", dashboards.DASHBOARDS, ids=lambda d: d.file)
+def test_every_query_of_a_dashboard_keeps_to_the_chosen_namespaces(dashboard: dashboards.Dashboard) -> None:
+    """A shared Prometheus holds several releases: each in its namespace, which the dashboard picks."""
+    model = json.loads((dashboards.DIR / dashboard.file).read_text())
+    variables = [v for v in model["templating"]["list"] if v["type"] == "query"]
+    assert variables and variables[0]["name"] == "namespace", "the first variable picks the namespaces"
+    assert re.fullmatch(r"label_values\(jobq_\w+, namespace\)", variables[0]["definition"])
+    queries = [(p["title"], t["expr"]) for p in model["panels"] for t in p["targets"]]
+    queries += [(f"${v['name']}", v["definition"]) for v in variables[1:]]
+    for where, expr in queries:
+        selectors = SELECTOR.findall(expr)
+        assert selectors, where
+        for metric, matchers in selectors:
+            assert IN_NAMESPACE in matchers, f"{dashboard.file} / {where}: {metric} is not filtered by $namespace"

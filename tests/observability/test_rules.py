@@ -1,7 +1,9 @@
-"""The alert rules: valid for promtool, unit-tested firing and not firing, with runbooks."""
+"""The alert rules: valid for promtool, unit-tested firing and not firing, with runbooks,
+and kept apart per release (namespace) in a shared Prometheus."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -61,8 +63,9 @@ def test_every_alert_has_a_runbook_and_tests_firing_and_quiet() -> None:
     for rule in rules():
         annotations = rule["annotations"]
         assert isinstance(annotations, dict)
-        assert {"summary", "description", "runbook"} <= set(annotations), rule["alert"]
-        assert len(str(annotations["runbook"])) > 100, rule["alert"]
+        # runbook_url is the annotation Alertmanager templates and Grafana look for.
+        assert {"summary", "description", "runbook_url"} == set(annotations), rule["alert"]
+        assert len(str(annotations["runbook_url"])) > 100, rule["alert"]
     firing: set[str] = set()
     quiet: set[str] = set()
     for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]:
@@ -70,3 +73,20 @@ def test_every_alert_has_a_runbook_and_tests_firing_and_quiet() -> None:
             (firing if check["exp_alerts"] else quiet).add(check["alertname"])
     assert firing == ALERTS
     assert quiet == ALERTS
+
+
+AGGREGATION = re.compile(r"\b(sum|count|max|min|avg|group)\b\s*(?:by\s*\(([^)]*)\))?\s*\(")
+MATCHING = re.compile(r"\b(?:on|ignoring)\s*\(([^)]*)\)")
+
+
+def test_every_aggregation_of_an_alert_keeps_the_namespace() -> None:
+    """In a shared Prometheus, a sum or count across namespaces lets one release hide another's trouble."""
+    for rule in rules():
+        expr = str(rule["expr"])
+        aggregations = AGGREGATION.findall(expr)
+        assert aggregations, rule["alert"]
+        for operator, by in aggregations:
+            assert "namespace" in by.replace(" ", "").split(","), f"{rule['alert']}: {operator} without namespace"
+        for on in MATCHING.findall(expr):
+            assert "namespace" in on, f"{rule['alert']}: a vector match that ignores the namespace"
+        assert "vector(" not in expr, f"{rule['alert']}: vector() has no namespace"

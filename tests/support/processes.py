@@ -10,7 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+import httpx
 from jobq_devrun.processes import WorkerExited, wait_for_workers
+from jobq_devrun.servers import LOOPBACK, free_port
+
+from tests.support.wait import until
 
 
 def service_env(database_url: str, redis_url: str, **overrides: str) -> dict[str, str]:
@@ -75,3 +79,38 @@ async def start_worker(db: asyncpg.Pool, env: dict[str, str], log_path: Path, ti
     except WorkerExited as exc:
         raise AssertionError(f"{exc}:\n{service.log()}") from None
     return service
+
+
+@dataclass
+class Api:
+    """A running API process and the URL it answers on."""
+
+    url: str
+    service: Service
+
+
+async def start_api(env: dict[str, str], log_path: Path, timeout_s: float = 60) -> Api:
+    """Start the API with `env` on a free loopback port and wait until /readyz answers 200.
+
+    An API that exits first fails the caller with its output; one that does not get ready
+    in time is stopped.
+    """
+    port = free_port()
+    service = start("jobq_api", {**env, "JOBQ_HOST": LOOPBACK, "JOBQ_PORT": str(port)}, log_path)
+    api = Api(f"http://{LOOPBACK}:{port}", service)
+    try:
+        async with httpx.AsyncClient(base_url=api.url, timeout=5) as client:
+
+            async def ready() -> bool:
+                if service.process.poll() is not None:
+                    raise AssertionError(f"the API exited early:\n{service.log()}")
+                try:
+                    return (await client.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await until(ready, timeout_s=timeout_s, what="the API to answer /readyz")
+    except BaseException:
+        service.stop()
+        raise
+    return api

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from jobq_devrun.runner import DASHBOARD_BUILD, dashboard_dir, export_line, exported
+from jobq_devrun.runner import DASHBOARD_BUILD, dashboard_dir, export_line, exported, with_arq_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,3 +49,19 @@ def test_only_an_export_line_exports_anything() -> None:
     assert exported("data: /tmp/x") == {}
     assert exported("export A=1 B=2   # a comment=ignored") == {"A": "1", "B": "2"}
     assert exported("export 'unclosed") == {}
+
+
+def test_jobq_run_arq_hands_the_app_to_every_worker() -> None:
+    assert with_arq_app({"A": "1"}, "myapp.worker.WorkerSettings") == {
+        "A": "1",
+        "JOBQ_ARQ_SETTINGS": "myapp.worker.WorkerSettings",
+    }
+    assert with_arq_app({"JOBQ_ARQ_SETTINGS": "from.the.Shell"}, None) == {"JOBQ_ARQ_SETTINGS": "from.the.Shell"}
+
+
+def test_make_run_arq_passes_the_app_to_jobq_run() -> None:
+    root = Path(__file__).resolve().parents[2]
+    dry = subprocess.run(
+        ["make", "-n", "run", "ARQ=myapp.worker.WorkerSettings"], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert "jobq run --arq myapp.worker.WorkerSettings" in dry.stdout

@@ -71,6 +71,11 @@ class Prometheus:
         data = self._get("/api/v1/targets", state="active")
         return {t["scrapeUrl"]: t["health"] for t in data["activeTargets"]}
 
+    def alerts(self) -> list[dict[str, Any]]:
+        """The pending and firing alerts, each with its labels, annotations and state."""
+        alerts: list[dict[str, Any]] = self._get("/api/v1/alerts")["alerts"]
+        return alerts
+
     def rules(self) -> list[dict[str, Any]]:
         """The loaded rules with their health and last error."""
         data = self._get("/api/v1/rules")
@@ -92,9 +97,17 @@ class Prometheus:
 
 
 def start(
-    workdir: Path, targets: dict[str, list[str]], rule_files: list[Path], scrape_interval_s: float = 1.0
+    workdir: Path,
+    targets: dict[str, list[str]],
+    rule_files: list[Path],
+    scrape_interval_s: float = 1.0,
+    labels: dict[str, dict[str, str]] | None = None,
 ) -> Prometheus:
-    """Start Prometheus scraping `targets` (job name -> host:port list) and evaluating `rule_files`."""
+    """Start Prometheus scraping `targets` (job name -> host:port list) and evaluating `rule_files`.
+
+    `labels` (job name -> labels) are added to that job's targets, the way service
+    discovery adds `namespace`; a `job` among them replaces the job name in the series.
+    """
     binary = shutil.which("prometheus")
     if binary is None:
         raise RuntimeError("prometheus is not on PATH: run `make prometheus`")
@@ -103,7 +116,10 @@ def start(
     config = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
         "rule_files": [str(p.resolve()) for p in rule_files],
-        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": hosts}]} for job, hosts in targets.items()],
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": hosts, "labels": (labels or {}).get(job, {})}]}
+            for job, hosts in targets.items()
+        ],
     }
     config_path = workdir / "prometheus.yml"
     config_path.write_text(yaml.safe_dump(config))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -30,6 +30,8 @@ class JobContext:
     settings: WorkerServiceSettings
     http: httpx.AsyncClient
     _pool: asyncpg.Pool = field(repr=False)
+    # ARQ's envelope of a job an ARQ producer enqueued (id, enqueue time, score, expiry).
+    arq: dict[str, Any] | None = None
     log: logging.LoggerAdapter[logging.Logger] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

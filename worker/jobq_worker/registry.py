@@ -16,11 +16,26 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from jobq_core.model.jobtype import JobType
+from jobq_core.model.states import JobStatus
 from jobq_core.names import DEFAULT_QUEUE
 
 from .errors import PermanentFailure
 
 HandlerFn = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How an attempt ended, once recorded: `status` is the job's status now (queued or
+    scheduled when another attempt follows), with the result or the error document."""
+
+    status: JobStatus
+    result: Any = None
+    error: dict[str, Any] | None = None
+
+
+# Called after an attempt's outcome is recorded (an ARQ app's result and after_job_end).
+FinishedHook = Callable[[Any, Finished], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,7 @@ class HandlerSpec:
     timeout_s: float
     max_attempts: int
     description: str
+    finished: FinishedHook | None = None
 
     def schema(self) -> dict[str, Any]:
         """The payload's JSON Schema, from the pydantic model."""
@@ -84,12 +100,16 @@ class Registry:
 
         return register
 
+    def add(self, spec: HandlerSpec) -> None:
+        """Register a handler built elsewhere (an ARQ app's functions); a second for a job type is an error."""
+        if spec.name in self._specs:
+            raise ValueError(f"job type {spec.name!r} has two handlers")
+        self._specs[spec.name] = spec
+
     def include(self, other: Registry) -> None:
         """Add every handler of `other`; a job type both have is an error."""
         for spec in other._specs.values():
-            if spec.name in self._specs:
-                raise ValueError(f"job type {spec.name!r} has two handlers")
-            self._specs[spec.name] = spec
+            self.add(spec)
 
     def get(self, name: str) -> HandlerSpec | None:
         """The handler of `name`, if this worker has one."""

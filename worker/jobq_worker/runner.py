@@ -34,7 +34,7 @@ from . import metrics
 from .consumer import RedeliverLater
 from .context import JobContext
 from .errors import PermanentFailure, RetryLater
-from .registry import Registry
+from .registry import Finished, HandlerSpec, Registry
 from .settings import WorkerServiceSettings
 
 log = logging.getLogger("jobq.worker")
@@ -80,6 +80,16 @@ async def _until_recorded(what: str, write: Any) -> Any:
             log.warning("PostgreSQL unavailable while recording %s; retrying in %.1fs", what, wait)
             await asyncio.sleep(wait)
             waited += wait
+
+
+async def _after(spec: HandlerSpec | None, ctx: JobContext, finished: Finished) -> None:
+    """Tell the handler how its attempt ended, once recorded; its errors are logged, never raised."""
+    if spec is None or spec.finished is None:
+        return
+    try:
+        await spec.finished(ctx, finished)
+    except Exception:
+        log.exception("the finished hook of %s failed for job %s", spec.name, ctx.job_id)
 
 
 class JobRunner:
@@ -160,10 +170,11 @@ class JobRunner:
             settings=self.settings,
             http=self.http,
             _pool=self.pool,
+            arq=job["arq"],
         )
         started = metrics.attempt_started(job)
+        spec = self.registry.get(job["type"])
         try:
-            spec = self.registry.get(job["type"])
             if spec is None:
                 raise PermanentFailure(f"no handler for job type {job['type']!r} on this worker")
             payload = spec.parse(job["payload"])
@@ -177,22 +188,26 @@ class JobRunner:
                 await _until_recorded("a cancellation", lambda: store.finish_cancelled(self.pool, job["id"], attempt))
                 metrics.attempt_cancelled(job)
                 log.info("job %s attempt %d cancelled on request", job["id"], attempt)
+                await _after(spec, ctx, Finished(JobStatus.CANCELLED))
                 return
             await asyncio.shield(self._hand_back(job))  # the worker is stopping
             raise
         except Exception as exc:  # a handler may raise anything; all of it is recorded
             if isinstance(exc, TimeoutError):
                 exc = TimeoutError(f"job exceeded its timeout of {job['timeout_s']}s")
-            await self._failed(job, exc)
+            status, error = await self._failed(job, exc)
+            await _after(spec, ctx, Finished(status, error=error))
         else:
             await _until_recorded("a success", lambda: self.successes.submit(key, document))
             metrics.attempt_succeeded(job)
+            await _after(spec, ctx, Finished(JobStatus.SUCCEEDED, result=document))
         finally:
             metrics.attempt_ended(job, started)
             self.running.pop(key, None)
             self._cancel_requested.discard(key)
 
-    async def _failed(self, job: asyncpg.Record, exc: BaseException) -> None:
+    async def _failed(self, job: asyncpg.Record, exc: BaseException) -> tuple[JobStatus, dict[str, Any]]:
+        """Record a failed attempt; the job's status now and the error document."""
         attempt = job["attempts"]
         if isinstance(exc, RetryLater):  # the handler's (or a server's) wish, within our cap
             delay = min(max(exc.delay_s, 0.0), self.settings.retry_max_s)
@@ -214,7 +229,7 @@ class JobRunner:
         # A retry after a back-off waits as `scheduled` until the leader promotes it;
         # one due at once is dispatched now.
         if run_at is None or outcome.status != JobStatus.QUEUED:
-            return
+            return outcome.status, error
         next_dispatch = Dispatch(
             str(job["id"]), attempt + 1, job["queue"], run_at, job["trace_context"], job["priority"], job["timeout_s"]
         )
@@ -222,6 +237,7 @@ class JobRunner:
             await self.channel.enqueue([next_dispatch])
         except RedisUnavailable:
             log.warning("Redis unavailable: retry of %s waits for the dispatch relay", job["id"])
+        return outcome.status, error
 
     async def _hand_back(self, job: asyncpg.Record) -> None:
         """Give an interrupted attempt back to the queue without counting it."""

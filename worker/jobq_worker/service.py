@@ -15,7 +15,8 @@ import signal
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
@@ -51,6 +52,28 @@ WARM_CONNECTIONS = 3
 _OUTAGES: tuple[type[BaseException], ...] = (*REDIS_ERRORS, UnavailableError)
 
 
+@dataclass(frozen=True)
+class Attached:
+    """What an extension of the worker (an ARQ app) works with: the worker's own connections."""
+
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+    channel: DispatchChannel
+    worker_id: str
+
+
+class Extension(Protocol):
+    """Something the worker starts before it takes jobs and stops after the last (an ARQ app)."""
+
+    async def start(self, attached: Attached) -> dict[str, Callable[[], Awaitable[Any]]]:
+        """Prepare; return the loops to run (by name) while the worker serves, supervised."""
+        ...
+
+    async def stop(self) -> None:
+        """After the drain, before the connections close."""
+        ...
+
+
 def new_worker_id() -> str:
     """A worker id that names the host and process and never repeats."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -64,9 +87,10 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
 class WorkerService:
     """One worker process: a consumer per queue, sharing its slots, one Redis and one PostgreSQL pool."""
 
-    def __init__(self, settings: WorkerServiceSettings, registry: Registry) -> None:
+    def __init__(self, settings: WorkerServiceSettings, registry: Registry, extension: Extension | None = None) -> None:
         self.settings = settings
         self.registry = registry
+        self.extension = extension
         self.worker_id = new_worker_id()
         self.queues = settings.queue_list or registry.queues()
         self._stop = asyncio.Event()
@@ -114,6 +138,20 @@ class WorkerService:
                 log.warning("cannot register (%s); retrying in %.1fs", exc.message, wait)
                 await _pause(self._stop, wait)
         return False
+
+    async def _start_extension(self, attached: Attached) -> dict[str, Callable[[], Awaitable[Any]]] | None:
+        """The extension's loops once started (waiting out outages); None when stopped meanwhile."""
+        if self.extension is None:
+            return {}
+        waits = Reconnect()
+        while not self._stop.is_set():
+            try:
+                return await self.extension.start(attached)
+            except _OUTAGES as exc:
+                wait = waits.next()
+                log.warning("cannot start %s (%s); retrying in %.1fs", type(self.extension).__name__, exc, wait)
+                await _pause(self._stop, wait)
+        return None
 
     def _consumers_of(self, runner: JobRunner, channel: DispatchChannel) -> dict[str, QueueConsumer]:
         """One consumer per queue, sharing the process's `JOBQ_CONCURRENCY` slots.
@@ -274,8 +312,12 @@ class WorkerService:
             self.runner = JobRunner(pool, channel, self.registry, self.worker_id, self.settings, http)
             await self.runner.warm_up(min(WARM_CONNECTIONS, self.settings.database_pool_size))
             self._consumers = self._consumers_of(self.runner, channel)
+            loops = await self._start_extension(Attached(pool, redis, channel, self.worker_id))
+            if loops is None:
+                return
             log.info("worker %s serving queues %s", self.worker_id, ", ".join(self.queues))
-            tasks = [
+            tasks = [asyncio.create_task(self._supervised(name, loop), name=name) for name, loop in loops.items()]
+            tasks += [
                 asyncio.create_task(self._supervised(f"queue {q}", c.run), name=f"queue {q}")
                 for q, c in self._consumers.items()
             ]
@@ -296,6 +338,8 @@ class WorkerService:
                 )
             await self._stop.wait()
             await self._drain()
+            if self.extension is not None:
+                await self.extension.stop()
         finally:
             for task in tasks:
                 task.cancel()
@@ -331,9 +375,9 @@ async def _stopped(tasks: list[asyncio.Task[Any]]) -> None:
         log.error("task %s did not stop within %.0fs; stopping without it. %s", name, STOP_TASKS_S, stack)
 
 
-async def serve(settings: WorkerServiceSettings, registry: Registry) -> None:
+async def serve(settings: WorkerServiceSettings, registry: Registry, extension: Extension | None = None) -> None:
     """Run a worker until SIGTERM or SIGINT."""
-    service = WorkerService(settings, registry)
+    service = WorkerService(settings, registry, extension)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, service.request_stop)

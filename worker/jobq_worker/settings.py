@@ -14,6 +14,13 @@ class WorkerServiceSettings(CoreSettings):
         default="",
         description="Comma-separated handler registries to include: `pkg.module` (its `handlers`) or `pkg.mod:name`.",
     )
+    arq_settings: str = Field(
+        default="",
+        description=(
+            "An ARQ app to run: its `WorkerSettings` class or dict as the `arq` CLI names it "
+            "(`myapp.worker.WorkerSettings`); the same as `jobq-worker --arq`."
+        ),
+    )
     demo_handlers: bool = Field(
         default=False,
         description="Register the demo handlers `jobq.sleep` and `jobq.fail` (on in `make run` and the tests).",

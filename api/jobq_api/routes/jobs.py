@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
@@ -14,7 +13,8 @@ from fastapi.responses import Response
 from pydantic import Field
 
 from jobq_core.dispatch.channel import DispatchChannel
-from jobq_core.errors import RedisUnavailable, UnknownJobType
+from jobq_core.errors import UnknownJobType
+from jobq_core.flows.cancel import cancel
 from jobq_core.flows.submit import SingleSubmits, Submitted, build, dispatch_waiting, submit
 from jobq_core.model.jobtype import JobType
 from jobq_core.model.states import CANCELLABLE, RETRYABLE_BY_HAND, JobStatus
@@ -244,16 +244,9 @@ async def cancel_job(request: Request, job_id: uuid.UUID, _: ApiKey = write) -> 
     """Cancel a job: a scheduled or queued one will not run (200); a running one is told
     to stop and ends `cancelled`, without a retry (202)."""
     pool = request.app.state.pool
-    job = await store.cancel_waiting(pool, job_id)
-    if job is not None:
-        return views.JSONResponse(views.job(job))
-    running = await store.request_cancel(pool, job_id)
-    if running is not None:
-        with contextlib.suppress(RedisUnavailable):  # the worker also polls for it
-            await request.app.state.channel.publish_control(
-                {"kind": "cancel", "job_id": str(job_id), "attempt": running["attempts"]}
-            )
-        return views.JSONResponse(views.job(running), status_code=202)
+    done = await cancel(pool, request.app.state.channel, job_id)
+    if done is not None:
+        return views.JSONResponse(views.job(done.job), status_code=202 if done.was_running else 200)
     raise await _refusal(pool, job_id, "cancelled", f"only {', '.join(sorted(CANCELLABLE))} and running jobs can")
 
 

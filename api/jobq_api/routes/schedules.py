@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
@@ -86,6 +86,28 @@ def _name_taken(name: str) -> Problem:
     return conflict(f"a schedule named {name!r} exists already")
 
 
+DECLARED: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "The schedule is declared in code (`declared_by`): the worker that declares it would"
+        " undo the change at its next start, so change it there. Pausing and resuming it are allowed."
+    }
+}
+
+
+def _refuse_declared(row: asyncpg.Record) -> None:
+    """A schedule declared in code is changed in that code: a change here would be undone."""
+    owner = row["declared_by"]
+    if owner is not None:
+        raise Problem(
+            409,
+            "schedule-declared-in-code",
+            "Schedule declared in code",
+            f"schedule {row['name']!r} is declared in code by {owner}: change or remove it there (its worker"
+            " reconciles it at start-up and would undo a change made here); it can still be paused and resumed",
+            declared_by=owner,
+        )
+
+
 @router.post("", status_code=201, response_model=ScheduleOut, summary="Create a schedule")
 async def create_schedule(request: Request, body: ScheduleIn, _: ApiKey = write) -> Response:
     """Store a schedule; it first fires at its next slot."""
@@ -154,10 +176,13 @@ async def _update(request: Request, current: asyncpg.Record, patch: SchedulePatc
     return views.JSONResponse(_schedule(row))
 
 
-@router.patch("/{schedule_id}", response_model=ScheduleOut, summary="Change a schedule")
+@router.patch("/{schedule_id}", response_model=ScheduleOut, responses=DECLARED, summary="Change a schedule")
 async def update_schedule(request: Request, schedule_id: uuid.UUID, body: SchedulePatch, _: ApiKey = write) -> Response:
-    """Change any field; the schedule next fires at its next slot from now."""
-    return await _update(request, await _get(request, schedule_id), body)
+    """Change any field; the schedule next fires at its next slot from now. A schedule
+    declared in code is changed there (409)."""
+    current = await _get(request, schedule_id)
+    _refuse_declared(current)
+    return await _update(request, current, body)
 
 
 @router.post("/{schedule_id}/pause", response_model=ScheduleOut, summary="Pause a schedule")
@@ -199,9 +224,12 @@ async def schedule_runs(
     return views.JSONResponse({"jobs": [views.job(r) for r in rows]})
 
 
-@router.delete("/{schedule_id}", status_code=204, summary="Delete a schedule")
+@router.delete("/{schedule_id}", status_code=204, responses=DECLARED, summary="Delete a schedule")
 async def delete_schedule(request: Request, schedule_id: uuid.UUID, _: ApiKey = write) -> Response:
-    """Delete a schedule; jobs it already made stay."""
+    """Delete a schedule; jobs it already made stay. A schedule declared in code is
+    removed there (409)."""
+    # A schedule's declared_by never changes once it is stored, so the check holds for the delete.
+    _refuse_declared(await _get(request, schedule_id))
     async with unavailable_as_error():
         deleted = await request.app.state.pool.fetchval(Q["delete_schedule"], schedule_id)
     if deleted is None:

@@ -54,28 +54,65 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end }}
 
 {{/*
-A generated password that survives upgrades: call with (dict "root" $ "component"
-"postgresql"). An explicit <component>.auth.password wins; else the one in the
-component's Secret from an earlier install; else a new random one. It is stored
-back into .Values so every template of this render sees the same value.
+The password of a bundled server: call with (dict "root" $ "component" "postgresql"). It is
+the same in every render of one release, so `helm template` and GitOps tools (Argo CD
+renders with `helm template`, where `lookup` sees no cluster) give the Secret a `helm
+install` made, and a database initialised with it keeps accepting it:
+1. <component>.auth.password, when given (with <component>.auth.existingSecret instead,
+   the chart renders no password at all: see jobq.passwordSecret);
+2. else the password already in the component's Secret, when the render can read it
+   (helm install/upgrade: `lookup`), so a release keeps what it was installed with, even
+   a random one from a chart version before derived passwords, or one derived from a
+   passwordSeed that changed since;
+3. else one derived from passwordSeed, the namespace, the release and the component:
+   the first 32 hex digits of their SHA-256. Only as secret as passwordSeed: with none,
+   anyone who knows the release's name and namespace can work it out (NOTES.txt says so).
+Not random: a random password would differ in each render where `lookup` finds nothing.
+Each template that needs it works it out again, with the same result.
 */}}
 {{- define "jobq.password" -}}
 {{- $auth := get (get .root.Values .component) "auth" }}
-{{- if not $auth.password }}
+{{- if $auth.password }}
+{{- $auth.password }}
+{{- else }}
 {{- $name := printf "%s-%s" (include "jobq.fullname" .root) .component }}
 {{- $existing := lookup "v1" "Secret" .root.Release.Namespace $name }}
 {{- if and $existing $existing.data (hasKey $existing.data "password") }}
-{{- $_ := set $auth "password" (index $existing.data "password" | b64dec) }}
+{{- index $existing.data "password" | b64dec }}
 {{- else }}
-{{- $_ := set $auth "password" (randAlphaNum 24) }}
+{{- $input := list .root.Values.passwordSeed .root.Release.Namespace .root.Release.Name .component | join "/" }}
+{{- sha256sum $input | trunc 32 }}
 {{- end }}
 {{- end }}
-{{- $auth.password }}
+{{- end }}
+
+{{/*
+Name and key of the Secret holding a bundled server's password, as a secretKeyRef: call with
+(dict "root" $ "component" "postgresql"). <component>.auth.existingSecret, else the chart's own.
+*/}}
+{{- define "jobq.passwordSecret" -}}
+{{- $auth := get (get .root.Values .component) "auth" -}}
+{{- if $auth.existingSecret -}}
+name: {{ $auth.existingSecret }}
+key: {{ $auth.existingSecretKey }}
+{{- else -}}
+name: {{ include "jobq.fullname" .root }}-{{ .component }}
+key: password
+{{- end }}
+{{- end }}
+
+{{/* Fails when a bundled server's password is in an existing Secret but jobq's URLs are to be rendered. */}}
+{{- define "jobq.passwordKnown" -}}
+{{- $auth := get (get .root.Values .component) "auth" }}
+{{- if $auth.existingSecret }}
+{{- fail (printf "%s.auth.existingSecret needs existingSecret too: the chart never sees that password, so it cannot write jobq's URLs; put them (with the password) in the Secret existingSecret names" .component) }}
+{{- end }}
 {{- end }}
 
 {{/* The PostgreSQL URL jobq uses, failing with the value to set when there is none. */}}
 {{- define "jobq.databaseUrl" -}}
 {{- if .Values.postgresql.enabled }}
+{{- include "jobq.passwordKnown" (dict "root" . "component" "postgresql") }}
 {{- $auth := .Values.postgresql.auth }}
 {{- printf "postgresql://%s:%s@%s-postgresql:5432/%s" $auth.username (include "jobq.password" (dict "root" . "component" "postgresql") | urlquery) (include "jobq.fullname" .) $auth.database }}
 {{- else }}
@@ -86,6 +123,7 @@ back into .Values so every template of this render sees the same value.
 {{/* The Redis URL jobq uses, failing with the value to set when there is none. */}}
 {{- define "jobq.redisUrl" -}}
 {{- if .Values.redis.enabled }}
+{{- include "jobq.passwordKnown" (dict "root" . "component" "redis") }}
 {{- printf "redis://:%s@%s-redis:6379/0" (include "jobq.password" (dict "root" . "component" "redis") | urlquery) (include "jobq.fullname" .) }}
 {{- else }}
 {{- required "externalRedis.url is required when redis.enabled is false (or set existingSecret)" .Values.externalRedis.url }}
@@ -121,6 +159,29 @@ imagePullSecrets:
 {{- end }}
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- end }}
+
+{{/*
+A component's priorityClassName and topologySpreadConstraints: call with (dict "root" $
+"component" "api"). A constraint without a labelSelector gets the component's own pod
+labels, which depend on the release name and so cannot be written in values.
+*/}}
+{{- define "jobq.podScheduling" -}}
+{{- $values := get .root.Values .component }}
+{{- with $values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with $values.topologySpreadConstraints }}
+topologySpreadConstraints:
+{{- range . }}
+{{- $constraint := . }}
+{{- if not (hasKey . "labelSelector") }}
+{{- $labels := include "jobq.selectorLabels" (dict "root" $.root "component" $.component) | fromYaml }}
+{{- $constraint = merge (dict "labelSelector" (dict "matchLabels" $labels)) . }}
+{{- end }}
+  - {{ toYaml $constraint | nindent 4 | trim }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* Hook events of the migration Job: after install when the bundled PostgreSQL only appears with the release. */}}

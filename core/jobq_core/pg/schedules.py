@@ -9,12 +9,14 @@ with two leaders for a moment.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from jobq_core import names
 from jobq_core.model import cron
 from jobq_core.model.states import JobStatus
 
@@ -149,3 +151,71 @@ async def update(
             next_run_at,
         )
     return row
+
+
+# --- schedules declared in code (``jobq_core.flows.declared_schedules``) -------------
+
+
+async def lock_declarations(conn: store.Connection) -> None:
+    """Hold the declared schedules' advisory lock until `conn`'s transaction ends."""
+    await conn.execute(Q["lock_declared_schedules"], names.DECLARED_SCHEDULES_LOCK_KEY)
+
+
+async def declared_or_named(conn: store.Connection, owner: str, wanted: Sequence[str]) -> list[asyncpg.Record]:
+    """The schedules `owner` declared, and any other schedule holding one of the names `wanted`."""
+    rows: list[asyncpg.Record] = await conn.fetch(Q["declared_or_named_schedules"], owner, list(wanted))
+    return rows
+
+
+async def insert_declared(
+    conn: store.Connection,
+    *,
+    owner: str,
+    name: str,
+    expression: str,
+    timezone: str,
+    template: JobTemplate,
+    next_run_at: datetime,
+) -> asyncpg.Record:
+    """Store a schedule declared by `owner` (unpaused, missed slots skipped)."""
+    row = await conn.fetchrow(
+        Q["insert_declared_schedule"],
+        uuid.uuid4(),
+        name,
+        expression,
+        timezone,
+        template.as_json(),
+        next_run_at,
+        owner,
+    )
+    assert row is not None
+    return row
+
+
+async def update_declared(
+    conn: store.Connection,
+    schedule_id: uuid.UUID,
+    *,
+    owner: str,
+    expression: str,
+    timezone: str,
+    template: JobTemplate,
+    next_run_at: datetime | None,
+) -> asyncpg.Record | None:
+    """Change a schedule `owner` declared; `next_run_at` None keeps its next run. None if
+    it is no longer `owner`'s."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        Q["update_declared_schedule"],
+        schedule_id,
+        expression,
+        timezone,
+        template.as_json(),
+        next_run_at,
+        owner,
+    )
+    return row
+
+
+async def delete_withdrawn(conn: store.Connection, owner: str, declared: Sequence[str]) -> list[str]:
+    """Delete `owner`'s schedules not named in `declared`; return their names."""
+    return [row["name"] for row in await conn.fetch(Q["delete_withdrawn_schedules"], owner, list(declared))]

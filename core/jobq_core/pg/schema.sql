@@ -27,7 +27,8 @@ CREATE TABLE jobq_jobs (
     trace_context    jsonb,
     cancel_requested_at timestamptz,
     cloned_from      uuid,
-    schedule_id      uuid
+    schedule_id      uuid,
+    arq              jsonb
 );
 
 CREATE UNIQUE INDEX jobq_jobs_idempotency_key ON jobq_jobs (idempotency_key)
@@ -43,6 +44,7 @@ CREATE INDEX jobq_jobs_finished ON jobq_jobs (finished_at)
     WHERE status IN ('succeeded', 'dead', 'cancelled');
 CREATE INDEX jobq_jobs_schedule ON jobq_jobs (schedule_id, created_at DESC, id DESC)
     WHERE schedule_id IS NOT NULL;
+CREATE INDEX jobq_jobs_arq_id ON jobq_jobs ((arq ->> 'id')) WHERE arq IS NOT NULL;
 
 CREATE TABLE jobq_job_attempts (
     job_id       uuid NOT NULL REFERENCES jobq_jobs (id) ON DELETE CASCADE,
@@ -108,7 +110,8 @@ CREATE TABLE jobq_schedules (
     last_run_at     timestamptz,
     last_job_id     uuid,
     created_at      timestamptz NOT NULL DEFAULT now(),
-    updated_at      timestamptz NOT NULL DEFAULT now()
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    declared_by     text
 );
 
 CREATE INDEX jobq_schedules_due ON jobq_schedules (next_run_at) WHERE NOT paused;

@@ -50,6 +50,8 @@ class NewJob:
     trace_context: dict[str, str] | None = None
     cloned_from: uuid.UUID | None = None
     schedule_id: uuid.UUID | None = None
+    # ARQ's envelope of a job an ARQ producer enqueued (migration 0006); None otherwise.
+    arq: dict[str, Any] | None = None
 
 
 class _JobIds:

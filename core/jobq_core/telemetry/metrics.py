@@ -123,6 +123,15 @@ JOBS_CANCELLED = _declare(
     WORKER,
     Counter("jobq_jobs_cancelled_total", "Running attempts ended by a cancel request.", _JOB, registry=None),
 )
+ARQ_UNREADABLE = _declare(
+    WORKER,
+    Counter(
+        "jobq_arq_unreadable_total",
+        "ARQ messages that could not run (pickled, malformed, an unknown function), each recorded as a dead job.",
+        ["queue", "reason"],
+        registry=None,
+    ),
+)
 JOB_RUN_SECONDS = _declare(
     WORKER,
     Histogram(

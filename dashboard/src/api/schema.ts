@@ -241,14 +241,16 @@ export interface paths {
         post?: never;
         /**
          * Delete a schedule
-         * @description Delete a schedule; jobs it already made stay.
+         * @description Delete a schedule; jobs it already made stay. A schedule declared in code is
+         *     removed there (409).
          */
         delete: operations["delete_schedule_v1_schedules__schedule_id__delete"];
         options?: never;
         head?: never;
         /**
          * Change a schedule
-         * @description Change any field; the schedule next fires at its next slot from now.
+         * @description Change any field; the schedule next fires at its next slot from now. A schedule
+         *     declared in code is changed there (409).
          */
         patch: operations["update_schedule_v1_schedules__schedule_id__patch"];
         trace?: never;
@@ -1656,6 +1658,11 @@ export interface components {
              */
             updated_at: string;
             /**
+             * Declared By
+             * @description Who declares the schedule in code (`arq:<queue>` for an ARQ app's cron jobs), which reconciles it at each worker start: it cannot be changed or deleted here, only paused and resumed. Null for a schedule made through the API.
+             */
+            declared_by?: string | null;
+            /**
              * Next Runs
              * @description The next ten fire times (UTC) from `next_run_at` on, in the schedule's time zone; empty while paused.
              */
@@ -2440,6 +2447,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The schedule is declared in code (`declared_by`): the worker that declares it would undo the change at its next start, so change it there. Pausing and resuming it are allowed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -2474,6 +2488,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ScheduleOut"];
                 };
+            };
+            /** @description The schedule is declared in code (`declared_by`): the worker that declares it would undo the change at its next start, so change it there. Pausing and resuming it are allowed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {

@@ -237,9 +237,16 @@ export function SchedulesPage() {
               <td>{s.paused ? <span className="status status-paused">paused</span> : "active"}</td>
               {can.write && (
                 <td className="actions">
-                  <button type="button" aria-label={`Edit ${s.name}`} onClick={() => setEditing(editing === s.id ? null : s.id)}>
-                    Edit
-                  </button>
+                  {s.declared_by ? (
+                    // Declared in code (an ARQ app's cron_jobs): the next worker start would undo an edit.
+                    <span className="muted" title="Change it in the code that declares it">
+                      declared in code ({s.declared_by})
+                    </span>
+                  ) : (
+                    <button type="button" aria-label={`Edit ${s.name}`} onClick={() => setEditing(editing === s.id ? null : s.id)}>
+                      Edit
+                    </button>
+                  )}
                   <button
                     type="button"
                     aria-label={`${s.paused ? "Resume" : "Pause"} ${s.name}`}
@@ -247,15 +254,17 @@ export function SchedulesPage() {
                   >
                     {s.paused ? "Resume" : "Pause"}
                   </button>
-                  <ConfirmButton
-                    label="Delete"
-                    accessibleName={`Delete ${s.name}`}
-                    className="danger"
-                    title={`Delete the schedule "${s.name}"?`}
-                    body={<p>Jobs it already made are kept.</p>}
-                    confirmLabel="Delete schedule"
-                    onConfirm={() => act.mutate({ id: s.id, action: "delete" })}
-                  />
+                  {!s.declared_by && (
+                    <ConfirmButton
+                      label="Delete"
+                      accessibleName={`Delete ${s.name}`}
+                      className="danger"
+                      title={`Delete the schedule "${s.name}"?`}
+                      body={<p>Jobs it already made are kept.</p>}
+                      confirmLabel="Delete schedule"
+                      onConfirm={() => act.mutate({ id: s.id, action: "delete" })}
+                    />
+                  )}
                 </td>
               )}
             </tr>

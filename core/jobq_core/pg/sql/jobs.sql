@@ -9,13 +9,13 @@
 -- it is one round trip and its own transaction (all rows or none), where BEGIN, the
 -- mark, the insert and COMMIT took four.
 INSERT INTO jobq_jobs (id, type, queue, status, payload, priority, max_attempts, timeout_s,
-                       idempotency_key, tags, run_at, trace_context, cloned_from, schedule_id)
+                       idempotency_key, tags, run_at, trace_context, cloned_from, schedule_id, arq)
 SELECT id, type, queue, status, payload, priority, max_attempts, timeout_s,
-       idempotency_key, tags, run_at, trace_context, cloned_from, schedule_id
+       idempotency_key, tags, run_at, trace_context, cloned_from, schedule_id, arq
 FROM jsonb_to_recordset($1::jsonb) AS j(
     id uuid, type text, queue text, status text, payload jsonb, priority smallint,
     max_attempts integer, timeout_s double precision, idempotency_key text, tags text[],
-    run_at timestamptz, trace_context jsonb, cloned_from uuid, schedule_id uuid)
+    run_at timestamptz, trace_context jsonb, cloned_from uuid, schedule_id uuid, arq jsonb)
 WHERE (SELECT set_config('jobq.dispatches', 'on', true)) = 'on'
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
@@ -85,7 +85,7 @@ FROM wanted
 WHERE jobq_jobs.id = wanted.id AND jobq_jobs.status IN ('queued', 'scheduled')
   AND jobq_jobs.attempts = wanted.attempt - 1
 RETURNING jobq_jobs.id, type, queue, payload, attempts, max_attempts, timeout_s, idempotency_key,
-          trace_context, priority, run_at, started_at;
+          trace_context, priority, run_at, started_at, arq;
 
 -- name: finish_succeeded_jobs
 -- Success of a group of attempts: $1 job ids, $2 attempts, $3 a JSON array of their
