@@ -209,10 +209,25 @@ def check_imports(copy: Path, env: dict[str, str]) -> None:
 
 
 def pytest(copy: Path, env: dict[str, str], args: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    """Run pytest in `copy`, output captured."""
+    """Run pytest in `copy`, output captured, with temporary folders of its own.
+
+    pytest on its default basetemp resets /tmp/pytest-of-<user> to 0700, which would lock
+    PostgreSQL (another user) out of the folders of a test run going on beside this one.
+    """
     return subprocess.run(
-        [*PYTEST, *args], cwd=copy, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
+        [*PYTEST, f"--basetemp={scratch_tmp(copy)}", *args],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
     )
+
+
+def scratch_tmp(copy: Path) -> Path:
+    """The pytest basetemp of the runs in `copy`: beside it, removed with it."""
+    return copy.with_name(copy.name + "-pytest")
 
 
 def failed_nodes(output: str) -> list[str]:
@@ -313,6 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"scratch copy kept at {copy}")
         else:
             shutil.rmtree(copy, ignore_errors=True)
+            shutil.rmtree(scratch_tmp(copy), ignore_errors=True)
 
 
 def check(copy: Path, mutations: list[Mutation], passed: set[tuple[str, str]] | None = None) -> int:

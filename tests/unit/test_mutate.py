@@ -91,13 +91,18 @@ class TestGroup:
 """
 
 
+PYTEST_SAMPLE = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider"]
+
+
 def run_sample(tmp_path: Path) -> tuple[set[str], Path]:
     """A sample test file run by pytest with --junitxml: the node ids it reported, and the XML."""
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "test_sample.py").write_text(SAMPLE_TESTS)
     junit = tmp_path / "junit.xml"
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", f"--junitxml={junit}", "pkg"],
+        # Its own basetemp: a pytest on the default one resets /tmp/pytest-of-<user> to 0700,
+        # which locks PostgreSQL (another user) out of a concurrent run's folders.
+        [*PYTEST_SAMPLE, f"--basetemp={tmp_path / 'tmp'}", f"--junitxml={junit}", "pkg"],
         cwd=tmp_path,
         env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},  # none of the venv's plugins: quicker
         capture_output=True,
