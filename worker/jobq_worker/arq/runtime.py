@@ -33,7 +33,7 @@ from ..registry import Finished, HandlerFn, HandlerSpec, Registry
 from . import cron
 from .app import ArqApp
 from .intake import Intake
-from .view import ArqView, Outcome, now_ms
+from .view import ArqView, Outcome, arq_result, now_ms
 
 log = logging.getLogger("jobq.worker.arq")
 
@@ -143,13 +143,7 @@ class ArqRuntime:
     def _outcome(self, job: JobContext, finished: Finished, attempt: _Attempt | None) -> Outcome:
         arq = job.arq or {}
         call = attempt.call if attempt is not None else ArqCall()
-        if finished.status == JobStatus.SUCCEEDED:
-            success, result = True, finished.result
-        elif finished.status == JobStatus.CANCELLED:
-            success, result = False, "cancelled: the job was aborted or cancelled before it finished"
-        else:
-            error = finished.error or {}
-            success, result = False, f"{error.get('type', 'Error')}: {error.get('message', 'failed')}"
+        success, result = arq_result(finished.status, finished.result, finished.error)
         started = attempt.start_ms if attempt is not None else now_ms()
         return Outcome(
             arq_id=str(arq.get("id")),

@@ -101,6 +101,16 @@ def _ms(t: datetime | None) -> int:
     return int(t.timestamp() * 1000) if t is not None else now_ms()
 
 
+def arq_result(status: str, result: Any, error: dict[str, Any] | None) -> tuple[bool, Any]:
+    """ARQ's (success, result) of a job that ended `status` (succeeded, cancelled or dead)."""
+    if status == "succeeded":
+        return True, result
+    if status == "cancelled":
+        return False, "cancelled: the job was aborted or cancelled before it finished"
+    error = error or {}
+    return False, f"{error.get('type', 'Error')}: {error.get('message', 'failed')}"
+
+
 def outcome_of(job: Any) -> Outcome:
     """ARQ's account of a finished job row (succeeded, dead or cancelled).
 
@@ -110,13 +120,7 @@ def outcome_of(job: Any) -> Outcome:
     """
     arq = job["arq"] or {}
     payload = job["payload"] if isinstance(job["payload"], dict) else {}
-    if job["status"] == "succeeded":
-        success, result = True, job["result"]
-    elif job["status"] == "cancelled":
-        success, result = False, "cancelled: the job was aborted or cancelled before it finished"
-    else:
-        error = job["error"] or {}
-        success, result = False, f"{error.get('type', 'Error')}: {error.get('message', 'failed')}"
+    success, result = arq_result(job["status"], job["result"], job["error"])
     return Outcome(
         arq_id=str(arq.get("id") or job["id"]),
         function=job["type"],
