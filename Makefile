@@ -31,21 +31,28 @@ lock: | $(BIN)/uv ## re-resolve requirements/dev.lock from the pyproject files a
 # The images' locks: each service with core, for the image's platform (linux x86_64,
 # CPython 3.11), hashed, held to dev.lock's versions so the tested versions are the
 # shipped ones. The two local packages are left out; the Dockerfiles install them.
-# IMAGE_PYTHON is the Dockerfiles' base image version (a unit test holds them together).
+# IMAGE_PYTHON is the Dockerfiles' default base image version (a unit test holds them
+# together). The locks are resolved for LOCKS_PYTHON instead, the oldest interpreter the
+# images are built on: Debian bookworm's python3, the base `make images` builds without
+# Docker Hub (tools/images). A lock for the older Python holds on the newer one too;
+# not the other way round (below 3.11.3 redis-py needs async-timeout).
 IMAGES := api worker operator
 IMAGE_PYTHON := 3.11.14
+LOCKS_PYTHON := 3.11.2
 locks: | $(BIN)/uv ## re-resolve requirements/{api,worker,operator}.lock for the images
 	grep -v '^-e ' $(LOCK) > $(VENV)/dev-constraints.txt
 	for svc in $(IMAGES); do \
 		$(BIN)/uv pip compile --quiet requirements/$$svc.in -o requirements/$$svc.lock \
-			--python-version $(IMAGE_PYTHON) --python-platform x86_64-manylinux_2_28 --generate-hashes \
+			--python-version $(LOCKS_PYTHON) --python-platform x86_64-manylinux_2_28 --generate-hashes \
 			-c $(VENV)/dev-constraints.txt --no-emit-package jobq-core --no-emit-package jobq-$$svc \
 			--no-emit-index-url --no-emit-find-links --custom-compile-command "make locks" || exit 1; \
 	done
 
-images: ## build the three images with Docker (jobq-api:dev, jobq-worker:dev, jobq-operator:dev)
-	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine is reachable; the Dockerfiles are checked by make lint (hadolint) instead" >&2; exit 1; }
-	for svc in $(IMAGES); do docker build -f $$svc/Dockerfile -t jobq-$$svc:dev . || exit 1; done
+# Without a Docker engine: buildah on bases of Debian's packages, plus the chart's bundled
+# PostgreSQL and Redis, each also exported as an OCI archive (tools/images; cached under
+# ~/.cache/jobq/images, so an unchanged second run builds nothing).
+images: venv ## build jobq-{api,worker,operator}:dev with Docker, or without one with buildah (+ jobq-postgresql, jobq-redis)
+	$(BIN)/python -m tools.images
 
 # ARQ=myapp.worker.WorkerSettings runs an ARQ app in the workers (README, Coming from ARQ).
 ARQ ?=
@@ -78,7 +85,7 @@ lint: venv dashboard-deps ## ruff, mypy (strict on core and the client), import-
 	$(BIN)/mypy api/jobq_api worker/jobq_worker operator/jobq_operator
 	$(BIN)/mypy client/jobq_client
 	$(BIN)/lint-imports
-	$(BIN)/hadolint $(foreach s,$(IMAGES),$(s)/Dockerfile)
+	$(BIN)/hadolint $(foreach s,$(IMAGES),$(s)/Dockerfile) tools/images/postgresql/Containerfile tools/images/redis/Containerfile
 	$(BIN)/python -m tools.docs --check
 	$(BIN)/python -m tools.dashboards --check
 	$(BIN)/python -m tools.chart_docs --check
@@ -99,12 +106,14 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The mutation check skips its baseline for the tests this run passed (the junit XML);
-# it runs the tests that caught a mutation unmutated afterwards instead.
+# pytest runs on two processes (one per core), each taking a whole file at a time, so a
+# module's servers start once. The mutation check skips its baseline for the tests this
+# run passed (the junit XML); it runs the tests that caught a mutation unmutated
+# afterwards instead.
 TEST_JUNIT := .jobq/pytest-junit.xml
 test: lint prometheus browser dashboard postman-deps ## everything CI runs: lint, unit, integration, e2e and browser tests, the mutation check
 	cd dashboard && npm run --silent test
-	$(BIN)/pytest -q --durations=30 --junitxml=$(TEST_JUNIT)
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=30 --junitxml=$(TEST_JUNIT)
 	$(BIN)/python -m tools.mutate --passed $(TEST_JUNIT)
 
 mutate: venv ## break the code on purpose (tools/mutations.toml) in a scratch copy; each breakage must fail a test
@@ -137,11 +146,12 @@ browser: ## install chromium (Debian's package) when missing; the dashboard test
 	bash tools/browser/ensure.sh
 
 .PHONY: kube-binaries cluster
-kube-binaries: ## build, or find in the cache, etcd, kube-apiserver, kube-controller-manager, kubectl, helm
-	bash tools/kube/build.sh
+kube-binaries: ## build, or find in the cache, the control plane's binaries, helm, and the node's (kubelet, kube-proxy, CoreDNS, ...)
+	bash tools/kube/build.sh all
 
-cluster: ## start a local Kubernetes control plane and print its KUBECONFIG
-	$(PYTHON) -m tools.kube.cluster up
+# Needs root: the node makes a bridge, an nftables table and mounts, all undone on Ctrl-C.
+cluster: ## start a local Kubernetes cluster with one node (containerd, CNI, DNS, volumes) and print its KUBECONFIG
+	$(PYTHON) -m tools.kube.node up
 
 .PHONY: manifests
 manifests: venv ## render charts/jobq (values: k8s/values.yaml) into the plain manifests of k8s/

@@ -8,19 +8,39 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from importlib.metadata import entry_points
 
 from jobq_core.errors import ConfigurationError
+from jobq_core.model.backoff import Reconnect
 from jobq_core.pg import apikeys
+from jobq_core.pg.db import CONNECTION_ERRORS
 from jobq_core.pg.migrate import migrate_url
 from jobq_core.settings import CoreSettings, load
 
 
-def _migrate(_: argparse.Namespace) -> int:
+def _migrate(args: argparse.Namespace) -> int:
     settings = load(CoreSettings)
-    applied = asyncio.run(migrate_url(settings.database_url.get_secret_value()))
+    url = settings.database_url.get_secret_value()
+    applied = asyncio.run(_migrate_when_up(url, args.wait_s))
     print(f"applied {len(applied)} migration(s)" if applied else "schema is up to date")
     return 0
+
+
+async def _migrate_when_up(url: str, wait_s: float) -> list[int]:
+    """Migrate, retrying for up to `wait_s` while PostgreSQL refuses connections (a server
+    started beside the migration, as the chart's bundled one is)."""
+    deadline = time.monotonic() + wait_s
+    waits = Reconnect()
+    while True:
+        try:
+            return await migrate_url(url)
+        except CONNECTION_ERRORS as exc:
+            if time.monotonic() >= deadline:
+                raise
+            wait = waits.next()
+            print(f"jobq: PostgreSQL unreachable ({type(exc).__name__}); retrying in {wait:.1f}s", file=sys.stderr)
+            await asyncio.sleep(wait)
 
 
 def _create_key(args: argparse.Namespace) -> int:
@@ -44,7 +64,14 @@ def parser() -> argparse.ArgumentParser:
     """The command line."""
     p = argparse.ArgumentParser(prog="jobq", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument(
+        "--wait-s",
+        type=float,
+        default=0.0,
+        help="retry this many seconds while PostgreSQL is not reachable (default 0)",
+    )
+    migrate.set_defaults(func=_migrate)
     key = sub.add_parser("create-key", help="create an API key and print it")
     key.add_argument("--name", default="cli", help="a label for the key")
     key.add_argument("--scope", action="append", help="jobs:read, jobs:write or admin (repeatable; default admin)")
@@ -65,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigurationError, ValueError) as exc:
         print(f"jobq: {exc}", file=sys.stderr)
         return 2
+    except CONNECTION_ERRORS as exc:  # migrate and create-key talk only to PostgreSQL
+        print(f"jobq: cannot reach PostgreSQL ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

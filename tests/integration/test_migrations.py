@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import pytest
+from jobq_devrun.processes import wait_for_workers
+from jobq_devrun.servers import LOOPBACK, free_port, start_postgres
 
-from jobq_core.pg.migrate import migrate, migrations
+from jobq_core.pg.migrate import migrate, migrate_url, migrations
 from tests.conftest import Servers
+from tests.support.processes import service_env, start
+from tests.support.wait import until
 
 FreshDatabase = Callable[[], Awaitable[str]]
 
@@ -176,3 +186,95 @@ def test_migration_files_are_numbered_without_gaps() -> None:
     shipped = migrations()
     assert [m.version for m in shipped] == list(range(1, len(shipped) + 1))
     assert all(m.sql.strip() for m in shipped)
+
+
+async def test_an_api_and_a_worker_started_before_the_migration_wait_for_it(
+    fresh_database: FreshDatabase, servers: Servers, tmp_path: Path
+) -> None:
+    # A fresh install starts every pod at once: the API must stay unready and the worker
+    # must wait (not crash-loop) until the migration Job has run.
+    url = await fresh_database()
+    redis_url = urlunsplit(urlsplit(servers.redis_url)._replace(path="/9"))  # Redis of its own
+    metrics_port = free_port()
+    env = service_env(url, redis_url, JOBQ_WORKER_METRICS_PORT=str(metrics_port))
+    port = free_port()
+    api = start("jobq_api", {**env, "JOBQ_HOST": LOOPBACK, "JOBQ_PORT": str(port)}, tmp_path / "api.log")
+    worker = start("jobq_worker", env, tmp_path / "worker.log")
+    try:
+        async with httpx.AsyncClient(base_url=f"http://{LOOPBACK}:{port}", timeout=5) as client:
+
+            async def readiness() -> httpx.Response | None:
+                assert api.process.poll() is None, f"the API exited:\n{api.log()}"
+                try:
+                    return await client.get("/readyz")
+                except httpx.TransportError:
+                    return None
+
+            unready = await until(readiness, timeout_s=60, what="the API to answer /readyz")
+            assert unready is not None and unready.status_code == 503
+            assert "lacks migration(s) 0001" in unready.json()["checks"]["postgres"]
+            early = await client.get("/v1/jobs", headers={"Authorization": "Bearer jobq_early"})
+            assert early.status_code == 503, early.text
+            assert "not migrated" in early.json()["detail"]
+            await until(
+                lambda: asyncio.sleep(0, "waiting: the database schema lacks" in worker.log()),
+                timeout_s=30,
+                what="the worker to say it waits for the schema",
+            )
+            assert worker.process.poll() is None, f"the worker exited:\n{worker.log()}"
+            worker_ready = f"http://{LOOPBACK}:{metrics_port}/readyz"
+            assert (await client.get(worker_ready)).status_code == 503  # not capacity yet
+            assert (await client.get(f"http://{LOOPBACK}:{metrics_port}/healthz")).status_code == 200  # alive
+
+            await migrate_url(url)
+
+            async def ready() -> bool:
+                response = await readiness()
+                return response is not None and response.status_code == 200
+
+            await until(ready, timeout_s=30, what="the API to be ready once migrated")
+            await wait_for_workers(url, [worker.process], timeout_s=30)
+
+            async def worker_is_ready() -> bool:
+                return (await client.get(worker_ready)).status_code == 200
+
+            await until(worker_is_ready, timeout_s=30, what="the worker's /readyz to answer 200")
+    finally:
+        assert worker.stop() == 0, worker.log()
+        assert api.stop() == 0, api.log()
+
+
+def test_migrate_with_a_wait_retries_until_postgresql_starts(tmp_path: Path) -> None:
+    # The chart's migration Job starts beside the bundled PostgreSQL: it must wait for it.
+    port = free_port()
+    url = f"postgresql://postgres@{LOOPBACK}:{port}/postgres"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBQ_")}
+    env |= {"JOBQ_DATABASE_URL": url, "JOBQ_REDIS_URL": f"redis://{LOOPBACK}:1/0"}
+    refused = subprocess.run(
+        [sys.executable, "-m", "jobq_core.cli", "migrate"], env=env, capture_output=True, text=True, timeout=60
+    )
+    # Without a wait, a server that is not there is an error at once: one line, no traceback.
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.startswith("jobq: cannot reach PostgreSQL (") and "Traceback" not in refused.stderr
+
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "jobq_core.cli", "migrate", "--wait-s", "60"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(2)
+        assert waiting.poll() is None, waiting.communicate()
+        server = start_postgres(tmp_path / "pg", port, durable=False)
+        try:
+            out, err = waiting.communicate(timeout=60)
+        finally:
+            server.stop()
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode == 0, err
+    assert f"applied {len(migrations())} migration(s)" in out
+    assert "PostgreSQL unreachable" in err

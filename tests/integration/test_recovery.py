@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from jobq_devrun.servers import free_port
 
 from jobq_core import names
 from tests.conftest import Servers
@@ -199,10 +200,20 @@ async def test_when_the_leader_dies_another_takes_over_and_the_duties_go_on(
 async def test_sigterm_lets_a_running_job_finish_within_the_drain_time(
     api: httpx.AsyncClient, auth: dict[str, str], cluster: Cluster, db: asyncpg.Pool
 ) -> None:
-    worker = await cluster.start_worker(JOBQ_DRAIN_S="10")
+    metrics_port = free_port()
+    worker = await cluster.start_worker(JOBQ_DRAIN_S="10", JOBQ_WORKER_METRICS_PORT=str(metrics_port))
     job = await submit(api, auth, type="test.record", payload={"sleep_s": 3})
     await wait_for_status(api, auth, job["id"], {"running"})
 
+    worker.process.send_signal(signal.SIGTERM)
+    # Draining is not capacity: /readyz says so while the running job finishes.
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{metrics_port}", timeout=2) as probe:
+
+        async def unready() -> bool:
+            return (await probe.get("/readyz")).status_code == 503
+
+        await until(unready, timeout_s=2, what="the draining worker's /readyz to answer 503")
+        assert (await probe.get("/readyz")).json()["draining"] is True
     assert worker.stop() == 0
 
     done = (await api.get(f"/v1/jobs/{job['id']}", headers=auth)).json()

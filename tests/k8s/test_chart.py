@@ -144,20 +144,33 @@ def test_the_worker_count_belongs_to_the_operator_and_survives_an_upgrade(kube: 
 
 
 def test_the_migration_hook_job_is_accepted_by_the_api_server(kube: Kube, namespace: str) -> None:
-    for sets in ([], ["postgresql.enabled=false", f"externalDatabase.url={EXTERNAL_DB}"]):
-        text = kube.helm(
-            "template", RELEASE, CHART, "-n", namespace, "--show-only", "templates/migration-secret.yaml",
-            "--show-only", "templates/migration-job.yaml", *helm_args(*sets),
-        ).stdout  # fmt: skip
-        objects = {o["kind"]: o for o in parse(kube, text, server=namespace)}
-        job = objects["Job"]
-        hooks = "post-install,pre-upgrade" if not sets else "pre-install,pre-upgrade"
-        assert job["metadata"]["annotations"]["helm.sh/hook"] == hooks
-        assert objects["Secret"]["metadata"]["annotations"]["helm.sh/hook"] == hooks
-        assert "hook-succeeded" in job["metadata"]["annotations"]["helm.sh/hook-delete-policy"]
-        container = job["spec"]["template"]["spec"]["containers"][0]
-        assert container["command"] == ["python", "-m", "jobq_core.cli", "migrate"]
+    text = kube.helm(
+        "template", RELEASE, CHART, "-n", namespace, "--show-only", "templates/migration-secret.yaml",
+        "--show-only", "templates/migration-job.yaml",
+        *helm_args("postgresql.enabled=false", f"externalDatabase.url={EXTERNAL_DB}"),
+    ).stdout  # fmt: skip
+    objects = {o["kind"]: o for o in parse(kube, text, server=namespace)}
+    job = objects["Job"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert objects["Secret"]["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert "hook-succeeded" in job["metadata"]["annotations"]["helm.sh/hook-delete-policy"]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "jobq_core.cli", "migrate", "--wait-s", "300"]
     assert not kube.get("jobs", "-n", namespace)["items"]  # a dry run stores nothing
+
+
+def test_with_the_bundled_postgresql_the_migration_is_a_job_of_the_release_not_a_hook(
+    kube: Kube, namespace: str
+) -> None:
+    # A post-install hook runs once every pod is ready, and the api is not ready before
+    # its schema: `helm install --wait` (and Argo CD, Flux) would wait for ever.
+    install(kube, namespace)
+    [job] = [o for o in rendered(kube, namespace) if o["kind"] == "Job"]
+    assert "helm.sh/hook" not in job["metadata"].get("annotations", {})
+    assert job["metadata"]["name"].startswith("demo-jobq-migrate-")
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {e["valueFrom"]["secretKeyRef"]["name"] for e in env} == {"demo-jobq"}  # the release's own Secret
+    assert names(kube, "jobs", namespace) == {job["metadata"]["name"]}
 
 
 def test_the_helm_test_hook_pod_is_accepted_by_the_api_server(kube: Kube, namespace: str) -> None:
@@ -243,7 +256,7 @@ def test_network_policies_let_only_jobq_pods_reach_the_bundled_servers(kube: Kub
         [port] = kube.get("service", name, "-n", namespace)["spec"]["ports"]
         return port["port"], {(port.get("protocol", "TCP"), container_port(pod, port["targetPort"]))}
 
-    everyone = {"api", "worker", "operator", "postgresql", "redis"}
+    everyone = {"api", "worker", "operator", "postgresql", "redis", "migration"}
     kube.until(lambda: components(INSTANCE) == everyone, timeout_s=60, what="a pod of each component")
     secret = kube.get("secret", "demo-jobq", "-n", namespace)["data"]
     urls = {"postgresql": secret["databaseUrl"], "redis": secret["redisUrl"]}
@@ -254,7 +267,7 @@ def test_network_policies_let_only_jobq_pods_reach_the_bundled_servers(kube: Kub
         assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == server
         [rule] = policy["ingress"]
         [peer] = rule["from"]
-        assert components(selector(peer["podSelector"])) == {"api", "worker", "operator"}
+        assert components(selector(peer["podSelector"])) == {"api", "worker", "operator", "migration"}
         # The port the jobq pods dial (their URL) reaches the server through its Service:
         # the policy must open exactly the pod port that Service forwards to.
         service_port, forwarded = service_target(f"demo-jobq-{server}", pod)
@@ -400,6 +413,7 @@ def test_the_operator_runs_alone_with_its_account_and_scales_the_worker_deployme
     worker = kube.get("deployment", "demo-jobq-worker", "-n", namespace)["spec"]["template"]["spec"]["containers"][0]
     assert worker["ports"] == [{"name": "metrics", "containerPort": 8081, "protocol": "TCP"}]
     assert worker["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert worker["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics", "scheme": "HTTP"}
     assert kube.get("configmap", "demo-jobq", "-n", namespace)["data"]["JOBQ_WORKER_METRICS_PORT"] == "8081"
 
 
@@ -414,3 +428,4 @@ def test_without_the_operator_the_chart_owns_the_worker_count(kube: Kube, namesp
     assert worker["replicas"] == 3
     assert "ports" not in worker["template"]["spec"]["containers"][0]
     assert "livenessProbe" not in worker["template"]["spec"]["containers"][0]
+    assert "readinessProbe" not in worker["template"]["spec"]["containers"][0]

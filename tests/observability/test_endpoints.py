@@ -32,6 +32,8 @@ async def test_the_worker_serves_metrics_and_health_and_nothing_else(stack: Stac
         body = health.json()
         assert body["status"] == "ok" and body["draining"] is False and body["running"] == 0
         assert 0 <= body["heartbeat_age_s"] < 5 and body["worker_id"]
+        ready = await client.get(base + "/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
         assert (await client.get(base + "/nope")).status_code == 404
         assert (await client.post(base + "/metrics")).status_code == 405
         head = await client.head(metrics_url)

@@ -25,18 +25,24 @@ def versions() -> dict[str, str]:
     return pairs
 
 
-def build_binaries(log: Path | None = None, on_slow: Callable[[], object] | None = None) -> Path:
+def build_binaries(
+    log: Path | None = None, on_slow: Callable[[], object] | None = None, groups: tuple[str, ...] = ()
+) -> Path:
     """Run build.sh (a no-op when the cache is warm) and return the folder holding the binaries.
 
-    Progress goes to `log` when given, else to this process's stderr. `on_slow` is
-    called once if the script still runs after a few seconds: a real build is under way.
+    `groups` are build.sh's binary groups (`all` for the control plane and the node);
+    none builds the control plane. Progress goes to `log` when given, else to this
+    process's stderr. `on_slow` is called once if the script still runs after a few
+    seconds: a real build is under way.
     """
     with contextlib.ExitStack() as stack:
         stderr: IO[bytes] | None = None
         if log is not None:
             stderr = stack.enter_context(log.open("wb"))
         out = stack.enter_context(tempfile.TemporaryFile())
-        process = subprocess.Popen(["bash", str(BUILD_SCRIPT)], stdin=subprocess.DEVNULL, stdout=out, stderr=stderr)
+        process = subprocess.Popen(
+            ["bash", str(BUILD_SCRIPT), *groups], stdin=subprocess.DEVNULL, stdout=out, stderr=stderr
+        )
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -52,6 +58,14 @@ def build_binaries(log: Path | None = None, on_slow: Callable[[], object] | None
 
 
 EXTRAS_SCRIPT = HERE / "extras.sh"
+PACKAGES_SCRIPT = HERE / "packages.sh"
+
+
+def install_node_packages() -> None:
+    """Run packages.sh: Debian's containerd, runc, CNI plugins and firewall tools, when missing."""
+    result = subprocess.run(["bash", str(PACKAGES_SCRIPT)], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{PACKAGES_SCRIPT} failed with exit code {result.returncode}\n{result.stderr[-4000:]}")
 
 
 def extra(what: str) -> Path:

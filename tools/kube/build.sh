@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Build (or find) the binaries of a local Kubernetes control plane from Go modules:
-# etcd, kube-apiserver, kube-controller-manager, kubectl and helm, at the versions
-# in versions.env. No container runtime or downloaded release binary is needed.
+# Build (or find) the binaries of a local Kubernetes cluster from Go modules, at the
+# versions in versions.env. No container runtime or downloaded release binary is needed.
 #
-#   tools/kube/build.sh          # prints the folder holding the binaries
+#   tools/kube/build.sh            # the control plane: etcd, kube-apiserver,
+#                                  # kube-controller-manager, kubectl, helm
+#   tools/kube/build.sh all        # and the node: kubelet, kube-scheduler, kube-proxy,
+#                                  # crictl, coredns (tools/kube/node.py runs them)
+#   tools/kube/build.sh GROUP...   # just these groups (kube node helm etcd crictl coredns)
+#
+# Either way it prints the folder holding the binaries.
 #
 # The binaries live outside the checkout, in a cache folder keyed by the Kubernetes
 # version, so every clone on the machine shares them:
@@ -50,18 +55,30 @@ kube_minor="${KUBE_VERSION#v1.}"
 kube_minor="${kube_minor%%.*}"
 staging_version="v0.${KUBE_VERSION#v1.}"
 helm_major="${HELM_VERSION%%.*}"
+# The CoreDNS plugins the node's cluster DNS needs, in CoreDNS's own chain order
+# (plugin.cfg). No `forward`: names outside the cluster are never sent anywhere.
+coredns_plugins="bind ready health errors log cache kubernetes"
 
 # One stamp line per binary group: what it is built from and how.
 declare -A recipe=(
   [kube]="kube $KUBE_VERSION staging=$staging_version go=$go_version tags=$tags script=$script"
+  [node]="node $KUBE_VERSION staging=$staging_version go=$go_version tags=$tags script=$script"
+  [crictl]="crictl $CRICTL_VERSION go=$go_version tags=$tags script=$script"
+  [coredns]="coredns $COREDNS_VERSION plugins=${coredns_plugins// /,} go=$go_version tags=$tags script=$script"
   [etcd]="etcd $ETCD_VERSION go=$go_version tags=$tags script=$script"
   [helm]="helm $HELM_VERSION go=$go_version tags=$tags script=$script"
 )
 declare -A binaries=(
   [kube]="kube-apiserver kube-controller-manager kubectl"
+  [node]="kubelet kube-scheduler kube-proxy"
+  [crictl]="crictl"
+  [coredns]="coredns"
   [etcd]="etcd"
   [helm]="helm"
 )
+# The order to build in when asked for `all`; the default is the control plane alone.
+control_plane=(kube helm etcd)
+everything=(kube node helm etcd crictl coredns)
 
 up_to_date() {
   local group="$1" name
@@ -96,9 +113,10 @@ install_from() {
   rm -rf "$tmp"
 }
 
-build_kube() {
-  local dir tmp info gomod build_date modules ldflags pkg
-  dir="$(new_module kube)"
+# The throwaway module for k8s.io/kubernetes's commands, and the ldflags of a release build.
+kube_module() {
+  local dir info gomod build_date modules pkg
+  dir="$(new_module "$1")"
   cd "$dir"
   info="$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION")"
   gomod="$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' <<<"$info")"
@@ -117,18 +135,78 @@ build_kube() {
   log "k8s.io/kubernetes $KUBE_VERSION with $(wc -w <<<"$modules") staging modules at $staging_version"
 
   # What hack/lib/version.sh stamps into a release build.
-  ldflags="-s -w"
+  kube_ldflags="-s -w"
   for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-    ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$kube_minor"
-    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+    kube_ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$kube_minor"
+    kube_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+  done
+}
+
+# Build the named commands of k8s.io/kubernetes (cmd/NAME) into bin/.
+build_kube_commands() {
+  local group="$1" tmp name
+  shift
+  kube_module "$group"
+  local -a packages=()
+  for name in "$@"; do
+    packages+=("k8s.io/kubernetes/cmd/$name")
   done
   tmp="$(mktemp -d "$root/build.XXXXXX")"
-  go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$tmp/" \
-    k8s.io/kubernetes/cmd/kube-apiserver \
-    k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kubectl
+  go build -trimpath -tags "$tags" -ldflags "$kube_ldflags" -o "$tmp/" "${packages[@]}"
+  install_from "$tmp" "$@"
+}
+
+build_kube() {
   # shellcheck disable=SC2086 # a word list by design
-  install_from "$tmp" ${binaries[kube]}
+  build_kube_commands kube ${binaries[kube]}
+}
+
+build_node() {
+  # shellcheck disable=SC2086 # a word list by design
+  build_kube_commands node ${binaries[node]}
+}
+
+build_crictl() {
+  local dir tmp module="sigs.k8s.io/cri-tools"
+  dir="$(new_module crictl)"
+  cd "$dir"
+  go mod edit "-require=$module@$CRICTL_VERSION"
+  tmp="$(mktemp -d "$root/build.XXXXXX")"
+  go build -trimpath -tags "$tags" -ldflags "-s -w -X $module/pkg/version.Version=$CRICTL_VERSION" \
+    -o "$tmp/crictl" "$module/cmd/crictl"
+  install_from "$tmp" crictl
+}
+
+# CoreDNS's own main package links every plugin (and the cloud SDKs of route53, azure,
+# clouddns); a main of our own links only $coredns_plugins, as CoreDNS documents for
+# custom builds: the directive list in chain order, one blank import per plugin.
+build_coredns() {
+  local dir tmp module="github.com/coredns/coredns" plugin
+  dir="$(new_module coredns)"
+  cd "$dir"
+  go mod edit "-require=$module@$COREDNS_VERSION"
+  {
+    echo "package main"
+    echo
+    echo "import ("
+    echo "	\"$module/core/dnsserver\""
+    echo "	\"$module/coremain\""
+    for plugin in $coredns_plugins; do
+      echo "	_ \"$module/plugin/$plugin\""
+    done
+    echo ")"
+    echo
+    printf 'func init() { dnsserver.Directives = []string{'
+    for plugin in $coredns_plugins; do
+      printf '"%s", ' "$plugin"
+    done
+    echo '} }'
+    echo
+    echo "func main() { coremain.Run() }"
+  } >main.go
+  tmp="$(mktemp -d "$root/build.XXXXXX")"
+  go build -trimpath -tags "$tags" -ldflags "-s -w" -o "$tmp/coredns" .
+  install_from "$tmp" coredns
 }
 
 build_etcd() {
@@ -155,7 +233,17 @@ build_helm() {
 
 # Sequential on purpose: each build already uses every core, and later builds reuse
 # packages the earlier ones compiled (client-go, grpc, protobuf) from the build cache.
-for group in kube helm etcd; do
+if [[ $# -eq 0 ]]; then
+  groups=("${control_plane[@]}")
+elif [[ "$*" == all ]]; then
+  groups=("${everything[@]}")
+else
+  groups=("$@")
+  for group in "${groups[@]}"; do
+    [[ -v "recipe[$group]" ]] || { log "no binary group '$group' (one of: ${everything[*]}, or all)"; exit 2; }
+  done
+fi
+for group in "${groups[@]}"; do
   if up_to_date "$group"; then
     continue
   fi

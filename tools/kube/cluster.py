@@ -11,20 +11,20 @@ Every process listens on a free 127.0.0.1 port and keeps its certificates, data 
 logs in one temporary folder that `stop()` removes. Clients authenticate with
 certificates from a CA made for this cluster; the API server authorizes with Node and
 RBAC and signs service-account tokens with a key pair of its own. There are no nodes:
-Pods are created and scheduled nowhere, which is what testing against the API needs.
+Pods are created and scheduled nowhere, which is what testing against the API needs
+(tools/kube/node.py adds a node, and starts the API server on the node's bridge address).
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
+import ipaddress
 import json
 import os
 import shutil
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,13 +32,15 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, Self
+from typing import Protocol, Self, TypeVar
 
 from tools.kube.binaries import build_binaries
 from tools.kube.pki import KeyPair, Pki
+from tools.kube.processes import Processes
 
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/24"
 # The first address of the range: the `kubernetes` Service, which the serving cert names.
@@ -47,31 +49,11 @@ ISSUER = "https://kubernetes.default.svc.cluster.local"
 START_TIMEOUT_S = 120.0
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on `host` that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    # Runs in the child before exec: if the Python process dies without stop(), the
-    # kernel kills the child, so no orphaned API server keeps a quarter gigabyte.
-    # SIGKILL, not SIGTERM: an API server whose etcd is gone hangs in its graceful shutdown.
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
-@dataclass
-class _Process:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    log_file: IO[bytes]
-
-    def log_tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
 
 
 @dataclass
@@ -80,19 +62,38 @@ class ControlPlane:
 
     bin_dir: Path
     root: Path
+    address: str = "127.0.0.1"
     server: str = ""
     kubeconfig: Path = field(default_factory=Path)
     ca: KeyPair | None = None
+    pki: Pki | None = None
     keep: bool = False
-    _processes: list[_Process] = field(default_factory=list)
+    _processes: Processes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._processes = Processes(self.root / "logs")
 
     @classmethod
-    def start(cls, bin_dir: Path, *, timeout_s: float = START_TIMEOUT_S, keep: bool = False) -> ControlPlane:
+    def start(
+        cls,
+        bin_dir: Path,
+        *,
+        timeout_s: float = START_TIMEOUT_S,
+        keep: bool = False,
+        address: str = "127.0.0.1",
+        root: Path | None = None,
+    ) -> ControlPlane:
         """Start the three processes and return once the API server is ready and the controllers run.
 
         `keep` leaves the temporary folder behind on stop, for reading the logs.
+        `address` is where the API server listens and what it advertises: loopback for
+        API-only tests, an address pods can reach when a node runs. `root` is the
+        cluster's folder (made if missing, removed on stop); a fresh temporary one by default.
         """
-        plane = cls(bin_dir=bin_dir, root=Path(tempfile.mkdtemp(prefix="jobq-kube-")), keep=keep)
+        if root is None:
+            root = Path(tempfile.mkdtemp(prefix="jobq-kube-"))
+        root.mkdir(parents=True, exist_ok=True)
+        plane = cls(bin_dir=bin_dir, root=root, address=address, keep=keep)
         try:
             plane._start(time.monotonic() + timeout_s)
         except BaseException:
@@ -123,24 +124,15 @@ class ControlPlane:
 
     def alive(self) -> bool:
         """Whether every process still runs."""
-        return bool(self._processes) and all(p.popen.poll() is None for p in self._processes)
+        return self._processes.alive()
 
     def logs(self, lines: int = 30) -> str:
         """The end of every process's log, for failure messages."""
-        return "\n".join(f"--- {p.name} (exit {p.popen.poll()})\n{p.log_tail(lines)}" for p in self._processes)
+        return self._processes.logs(lines)
 
     def stop(self) -> None:
         """SIGTERM the processes in reverse start order (SIGKILL after 15 s), then remove the folder."""
-        for process in reversed(self._processes):
-            if process.popen.poll() is None:
-                process.popen.terminate()
-                try:
-                    process.popen.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.popen.kill()
-                    process.popen.wait()
-            process.log_file.close()
-        self._processes.clear()
+        self._processes.stop()
         if not self.keep:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -148,8 +140,10 @@ class ControlPlane:
 
     def _start(self, deadline: float) -> None:
         pki = Pki(self.root / "pki")
+        self.pki = pki
         self.ca = pki.ca
         loopback = ("127.0.0.1", "localhost")
+        on_loopback = ipaddress.ip_address(self.address).is_loopback
         etcd_serving = pki.issue("etcd", "etcd", hosts=loopback, server=True)
         etcd_client = pki.issue("apiserver-etcd-client", "kube-apiserver-etcd-client", client=True)
         api_serving = pki.issue(
@@ -157,6 +151,7 @@ class ControlPlane:
             "kube-apiserver",
             hosts=(
                 *loopback,
+                *(() if on_loopback else (self.address,)),
                 KUBERNETES_SERVICE_IP,
                 "kubernetes",
                 "kubernetes.default",
@@ -175,10 +170,11 @@ class ControlPlane:
         proxy_client = front_proxy.issue("front-proxy-client", "front-proxy-client", client=True)
         service_accounts = pki.signing_key("service-account")
 
-        etcd_port, etcd_peer_port, api_port, cm_port = (free_port() for _ in range(4))
-        self.server = f"https://127.0.0.1:{api_port}"
-        self.kubeconfig = self._write_kubeconfig("admin", admin)
-        cm_kubeconfig = self._write_kubeconfig("controller-manager", cm_client)
+        etcd_port, etcd_peer_port, cm_port = (free_port() for _ in range(3))
+        api_port = free_port(self.address)
+        self.server = f"https://{self.address}:{api_port}"
+        self.kubeconfig = self.write_kubeconfig("admin", admin)
+        cm_kubeconfig = self.write_kubeconfig("controller-manager", cm_client)
 
         etcd_url = f"https://127.0.0.1:{etcd_port}"
         peer_url = f"http://127.0.0.1:{etcd_peer_port}"
@@ -199,15 +195,22 @@ class ControlPlane:
             "--unsafe-no-fsync=true",
             "--log-level=warn",
         )
-        self._wait(f"{etcd_url}/health", etcd_client, deadline, "etcd")
+        self.wait_healthy(f"{etcd_url}/health", etcd_client, deadline, "etcd")
 
-        self._spawn(
-            "kube-apiserver",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+        if on_loopback:
             # The endpoint reconciler refuses a loopback address; with no Pods running
             # there is nobody to reach the `kubernetes` Service's endpoints anyway.
-            "--endpoint-reconciler-type=none",
+            node_flags = ["--endpoint-reconciler-type=none"]
+        else:
+            # Pods reach the API server through the `kubernetes` Service, whose endpoint
+            # the reconciler keeps at this address. The kubelet serves on the node's
+            # InternalIP only: its Hostname may resolve to loopback.
+            node_flags = ["--kubelet-preferred-address-types=InternalIP"]
+        self._spawn(
+            "kube-apiserver",
+            f"--bind-address={self.address}",
+            f"--advertise-address={self.address}",
+            *node_flags,
             f"--secure-port={api_port}",
             f"--cert-dir={self.root / 'apiserver'}",
             f"--tls-cert-file={api_serving.cert}",
@@ -235,7 +238,7 @@ class ControlPlane:
             "--allow-privileged=true",
             "--profiling=false",
         )
-        self._wait(f"{self.server}/readyz", admin, deadline, "kube-apiserver")
+        self.wait_healthy(f"{self.server}/readyz", admin, deadline, "kube-apiserver")
 
         self._spawn(
             "kube-controller-manager",
@@ -257,9 +260,10 @@ class ControlPlane:
             "--leader-elect=false",
             "--profiling=false",
         )
-        self._wait(f"https://127.0.0.1:{cm_port}/healthz", admin, deadline, "kube-controller-manager")
+        self.wait_healthy(f"https://127.0.0.1:{cm_port}/healthz", admin, deadline, "kube-controller-manager")
 
-    def _write_kubeconfig(self, user: str, credentials: KeyPair) -> Path:
+    def write_kubeconfig(self, user: str, credentials: KeyPair) -> Path:
+        """A kubeconfig in the cluster's folder for `user`, authenticating with `credentials`."""
         assert self.ca is not None
         # JSON is YAML: kubectl, helm and client libraries read it as a kubeconfig.
         config = {
@@ -283,35 +287,23 @@ class ControlPlane:
         return path
 
     def _spawn(self, name: str, *args: str) -> None:
-        log_path = self.root / "logs" / f"{name}.log"
-        log_path.parent.mkdir(exist_ok=True)
-        log_file = log_path.open("wb")
-        try:
-            popen = subprocess.Popen(
-                [str(self.bin_dir / name), *args],
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                cwd=self.root,
-                # Its own session, so a terminal's Ctrl-C reaches only us and stop() ends
-                # the processes in order.
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        except BaseException:
-            log_file.close()
-            raise
-        self._processes.append(_Process(name, popen, log_path, log_file))
+        self._processes.spawn(name, self.bin_dir / name, *args, cwd=self.root)
 
-    def _wait(self, url: str, credentials: KeyPair, deadline: float, what: str) -> None:
-        """Poll an HTTPS health endpoint until it answers 200, failing early if a process exits."""
+    def wait_healthy(
+        self, url: str, credentials: KeyPair, deadline: float, what: str, processes: Processes | None = None
+    ) -> None:
+        """Poll an HTTPS health endpoint until it answers 200, failing early if a process exits.
+
+        `processes` are the ones to watch (the control plane's own by default).
+        """
+        processes = processes or self._processes
         assert self.ca is not None
         context = ssl.create_default_context(cafile=str(self.ca.cert))
         context.load_cert_chain(str(credentials.cert), str(credentials.key))
         last = "no answer yet"
         while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"{what} did not start: a process exited\n{self.logs()}")
+            if not processes.alive():
+                raise RuntimeError(f"{what} did not start: a process exited\n{processes.logs()}")
             try:
                 with urllib.request.urlopen(url, context=context, timeout=2) as response:  # noqa: S310 (https only)
                     if response.status == 200:
@@ -323,11 +315,26 @@ class ControlPlane:
             except (urllib.error.URLError, OSError) as exc:
                 last = str(exc)
             time.sleep(0.1)
-        raise TimeoutError(f"{what} not ready at {url}: {last}\n{self.logs()}")
+        raise TimeoutError(f"{what} not ready at {url}: {last}\n{processes.logs()}")
 
 
-def _up(args: argparse.Namespace) -> int:
-    bin_dir = build_binaries()
+R = TypeVar("R", bound="Running")
+
+
+class Running(Protocol):
+    """What runs in the foreground: a control plane, or a cluster with a node."""
+
+    @property
+    def kubeconfig(self) -> Path: ...
+
+    def alive(self) -> bool: ...
+
+    def logs(self, lines: int = 30) -> str: ...
+
+
+def run_in_foreground(start: Callable[[], AbstractContextManager[R]], ready: Callable[[R, float], str]) -> int:
+    """Start, print `ready(running, seconds)` and KUBECONFIG=..., then run until SIGINT or SIGTERM
+    (0) or until one of its processes exits (1)."""
     started = time.monotonic()
     stopping = threading.Event()
 
@@ -338,22 +345,28 @@ def _up(args: argparse.Namespace) -> int:
         sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        with ControlPlane.start(bin_dir, keep=args.keep) as cluster:
-            print(
-                f"# control plane ready in {time.monotonic() - started:.1f}s at {cluster.server}; "
-                f"kubectl and helm are in {bin_dir}; Ctrl-C stops",
-                file=sys.stderr,
-            )
-            print(f"KUBECONFIG={cluster.kubeconfig}", flush=True)
+        with start() as running:
+            print(f"# {ready(running, time.monotonic() - started)}; Ctrl-C stops", file=sys.stderr)
+            print(f"KUBECONFIG={running.kubeconfig}", flush=True)
             while not stopping.wait(1.0):
-                if not cluster.alive():
-                    print(f"a control-plane process exited:\n{cluster.logs()}", file=sys.stderr)
+                if not running.alive():
+                    print(f"a process exited:\n{running.logs()}", file=sys.stderr)
                     return 1
             print("# stopping", file=sys.stderr)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    bin_dir = build_binaries()
+    return run_in_foreground(
+        lambda: ControlPlane.start(bin_dir, keep=args.keep),
+        lambda plane, took_s: (
+            f"control plane ready in {took_s:.1f}s at {plane.server}; kubectl and helm are in {bin_dir}"
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,8 @@ PRUNE_INTERVAL_S = 60.0
 # long after it closes (plus the rollup's grace).
 ROLLUP_INTERVAL_S = 5.0
 RELAY_RETRY_S = 1.0
+# How long a term's end waits for its cancelled duty loops (see _ended).
+DUTY_STOP_S = 3.0
 # Server-side keepalives on the lock connection: a leader whose host vanished loses
 # the lock after about idle + interval * count seconds.
 KEEPALIVES = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"}
@@ -52,6 +55,20 @@ async def _close(conn: asyncpg.Connection | None) -> None:
     if conn is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(conn.close(), 5)
+
+
+async def _ended(tasks: list[asyncio.Task[Any]]) -> None:
+    """Wait for the cancelled duty loops, for up to DUTY_STOP_S; log where any still is.
+
+    A cancelled query waits for PostgreSQL to confirm the cancel before its connection
+    goes back to the pool; on a loaded server that can take seconds, and the term must
+    still end in bounded time (the lock connection is closed next, which releases it).
+    """
+    _, pending = await asyncio.wait(tasks, timeout=DUTY_STOP_S)
+    for task in pending:
+        where = io.StringIO()
+        task.print_stack(file=where)
+        log.warning("%s was still stopping after %.0fs; leaving it. %s", task.get_name(), DUTY_STOP_S, where.getvalue())
 
 
 class Leadership:
@@ -115,16 +132,16 @@ class Leadership:
             if time.monotonic() - elected >= self.settings.worker_timeout_s:
                 await self.duties.rescue()
 
-        loops = [
-            self._keep_lock(conn),
-            self._relay(wake_relay),
-            self._every("promote", PROMOTE_INTERVAL_S, self.duties.promote),
-            self._every("schedules", SCHEDULE_INTERVAL_S, self.duties.fire_schedules),
-            self._every("rescue", RESCUE_INTERVAL_S, rescue),
-            self._every("prune", PRUNE_INTERVAL_S, self.duties.prune),
-            self._every("rollup", ROLLUP_INTERVAL_S, self.duties.roll_up),
-        ]
-        tasks = [asyncio.create_task(loop) for loop in loops]
+        loops = {
+            "lock": self._keep_lock(conn),
+            "relay": self._relay(wake_relay),
+            "promote": self._every("promote", PROMOTE_INTERVAL_S, self.duties.promote),
+            "schedules": self._every("schedules", SCHEDULE_INTERVAL_S, self.duties.fire_schedules),
+            "rescue": self._every("rescue", RESCUE_INTERVAL_S, rescue),
+            "prune": self._every("prune", PRUNE_INTERVAL_S, self.duties.prune),
+            "rollup": self._every("rollup", ROLLUP_INTERVAL_S, self.duties.roll_up),
+        }
+        tasks = [asyncio.create_task(loop, name=f"leader duty {name}") for name, loop in loops.items()]
         stopped = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
@@ -134,7 +151,7 @@ class Leadership:
         finally:
             for task in [*tasks, stopped]:
                 task.cancel()
-            await asyncio.gather(*tasks, stopped, return_exceptions=True)
+            await _ended(tasks)
             self.is_leader = False
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.pool.execute(Q["set_leader"], self.worker_id, False), 2)

@@ -108,9 +108,14 @@ def _refresh() -> None:
 
 
 async def start_endpoint(
-    settings: WorkerServiceSettings, details: Callable[[], dict[str, object]]
+    settings: WorkerServiceSettings, details: Callable[[], dict[str, object]], serving: Callable[[], bool]
 ) -> MetricsServer | None:
-    """Serve `/metrics` and `/healthz` on the configured port; None when the port is 0."""
+    """Serve `/metrics`, `/healthz` and `/readyz` on the configured port; None when the port is 0.
+
+    Ready means taking jobs: registered, consumers running, not draining. A rolling update
+    and the PodDisruptionBudget count ready pods, so a worker still waiting for its schema
+    or for PostgreSQL does not count as capacity.
+    """
     heartbeat_ok()  # registration is the first heartbeat
     m.WORKER_CONCURRENCY.set(settings.concurrency)
     if settings.worker_metrics_port == 0:
@@ -121,6 +126,7 @@ async def start_endpoint(
         health=lambda: (True, {"heartbeat_age_s": round(time.monotonic() - _last_heartbeat, 3), **details()}),
         before_scrape=_refresh,
         setting=env_name("worker_metrics_port"),
+        readiness=lambda: (serving(), details()),
     )
     await server.start()
     return server

@@ -30,7 +30,7 @@ from jobq_core.errors import UnavailableError
 from jobq_core.flows.submit import dispatch_waiting
 from jobq_core.model.backoff import Reconnect
 from jobq_core.names import CONTROL_CHANNEL, redis_queue_key
-from jobq_core.pg import jobtypes, store
+from jobq_core.pg import jobtypes, migrate, store
 from jobq_core.pg.db import Q, create_pool, unavailable_as_error
 
 from . import metrics
@@ -97,12 +97,17 @@ class WorkerService:
         self._consumers: dict[str, QueueConsumer] = {}
         self._paused: set[str] = set()
         self._draining = False
+        self._taking_jobs = False  # set once the queue consumers run
         self.runner: JobRunner | None = None
 
     def _health(self) -> dict[str, object]:
         """What `/healthz` shows besides the heartbeat age."""
         running = len(self.runner.running) if self.runner is not None else 0
         return {"worker_id": self.worker_id, "draining": self._draining, "running": running}
+
+    def _serving(self) -> bool:
+        """Whether this worker takes jobs now (what `/readyz` answers)."""
+        return self._taking_jobs and not self._draining
 
     def request_stop(self) -> None:
         """Begin a graceful stop (what SIGTERM does)."""
@@ -131,6 +136,14 @@ class WorkerService:
         waits = Reconnect()
         while not self._stop.is_set():
             try:
+                async with unavailable_as_error():
+                    pending = await migrate.missing(pool)
+                if pending:
+                    # Started before its migration ran (a fresh install): wait, not crash-loop.
+                    wait = waits.next()
+                    log.warning("waiting: %s; retrying in %.1fs", migrate.describe_missing(pending), wait)
+                    await _pause(self._stop, wait)
+                    continue
                 await self._register(pool)
                 return True
             except UnavailableError as exc:
@@ -306,7 +319,7 @@ class WorkerService:
         tasks: list[asyncio.Task[Any]] = []
         endpoint = None
         try:
-            endpoint = await metrics.start_endpoint(self.settings, self._health)
+            endpoint = await metrics.start_endpoint(self.settings, self._health, self._serving)
             if not await self._until_registered(pool):
                 return
             self.runner = JobRunner(pool, channel, self.registry, self.worker_id, self.settings, http)
@@ -321,6 +334,7 @@ class WorkerService:
                 asyncio.create_task(self._supervised(f"queue {q}", c.run), name=f"queue {q}")
                 for q, c in self._consumers.items()
             ]
+            self._taking_jobs = True
             tasks.append(asyncio.create_task(self._heartbeat(pool), name="heartbeat"))
             tasks.append(
                 asyncio.create_task(

@@ -74,10 +74,13 @@ class WorkerServiceSettings(CoreSettings):
     )
     dead_retention_s: float = Field(default=2_592_000.0, gt=0, description="Seconds dead jobs are kept before pruning.")
     worker_metrics_host: str = Field(
-        default="0.0.0.0", description="Address the worker's `/metrics` and `/healthz` endpoint listens on."
+        default="0.0.0.0", description="Address the worker's `/metrics`, `/healthz` and `/readyz` endpoint listens on."
     )
     worker_metrics_port: int = Field(
-        default=8081, ge=0, le=65535, description="Port of the worker's `/metrics` and `/healthz`; 0 disables them."
+        default=8081,
+        ge=0,
+        le=65535,
+        description="Port of the worker's `/metrics`, `/healthz` and `/readyz`; 0 disables them.",
     )
 
     @field_validator("smtp_url")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from jobq_core.errors import UnavailableError
+from jobq_core.pg import migrate
 from jobq_core.pg.apikeys import ApiKey, Scope
 from jobq_core.pg.db import Q, unavailable_as_error
 
@@ -58,12 +61,15 @@ async def healthz() -> Response:
 
 @router.get("/readyz", tags=["probes"], summary="Readiness")
 async def readyz(request: Request) -> Response:
-    """200 when PostgreSQL and Redis both answer; 503 naming what is down otherwise."""
+    """200 when PostgreSQL (migrated) and Redis both answer; 503 naming what is not ready otherwise.
+
+    An API started before its migration ran stays unready (out of its Service) until the
+    schema is there, instead of answering requests with errors.
+    """
     checks: dict[str, str] = {}
     try:
         async with unavailable_as_error():
-            await request.app.state.pool.fetchval("SELECT 1", timeout=2)
-        checks["postgres"] = "ok"
+            checks["postgres"] = await _schema_check(request)
     except UnavailableError as exc:
         checks["postgres"] = exc.message
     try:
@@ -76,3 +82,17 @@ async def readyz(request: Request) -> Response:
     return views.JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
     )
+
+
+async def _schema_check(request: Request) -> str:
+    """ "ok" once the schema has every migration this release ships (remembered: it never
+    goes back), else what is missing; a plain round trip after that."""
+    pool = request.app.state.pool
+    if getattr(request.app.state, "schema_current", False):
+        await pool.fetchval("SELECT 1", timeout=2)
+        return "ok"
+    pending = await asyncio.wait_for(migrate.missing(pool), 2)
+    if pending:
+        return migrate.describe_missing(pending)
+    request.app.state.schema_current = True
+    return "ok"

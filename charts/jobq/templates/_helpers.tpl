@@ -41,8 +41,9 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{/* A jobq image: call with (dict "root" $ "image" .Values.api.image). */}}
 {{- define "jobq.image" -}}
 {{- $tag := .image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion }}
-{{- if .root.Values.image.registry }}
-{{- printf "%s/%s:%s" (trimSuffix "/" .root.Values.image.registry) .image.repository $tag }}
+{{- $registry := .image.registry | default .root.Values.image.registry }}
+{{- if $registry }}
+{{- printf "%s/%s:%s" (trimSuffix "/" $registry) .image.repository $tag }}
 {{- else }}
 {{- printf "%s:%s" .image.repository $tag }}
 {{- end }}
@@ -161,6 +162,30 @@ securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
 {{- end }}
 
+{{/* The ServiceAccount a component's pods run as (api, worker): its `serviceAccount.name`,
+else the created one, else none (the namespace's default). Call with (dict "root" $ "component" "api"). */}}
+{{- define "jobq.serviceAccountName" -}}
+{{- $account := (index .root.Values .component).serviceAccount }}
+{{- if $account.name }}{{ $account.name }}
+{{- else if $account.create }}{{ include "jobq.fullname" .root }}-{{ .component }}
+{{- end }}
+{{- end }}
+
+{{/* podCommon for the api and the worker, whose ServiceAccount is a value. */}}
+{{- define "jobq.workloadPodCommon" -}}
+{{- $values := .root.Values -}}
+automountServiceAccountToken: {{ (index $values .component).serviceAccount.automountToken }}
+{{- with include "jobq.serviceAccountName" . }}
+serviceAccountName: {{ . }}
+{{- end }}
+{{- with $values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml $values.podSecurityContext | nindent 2 }}
+{{- end }}
+
 {{/*
 A component's priorityClassName and topologySpreadConstraints: call with (dict "root" $
 "component" "api"). A constraint without a labelSelector gets the component's own pod
@@ -185,8 +210,15 @@ topologySpreadConstraints:
 {{- end }}
 
 {{/* Hook events of the migration Job: after install when the bundled PostgreSQL only appears with the release. */}}
-{{- define "jobq.migrationHooks" -}}
-{{- if .Values.postgresql.enabled }}post-install,pre-upgrade{{ else }}pre-install,pre-upgrade{{ end }}
+{{/*
+Whether the migration runs as a Helm hook: asked for (migration.helmHook), and the
+database exists before the release. The bundled PostgreSQL does not: a post-install hook
+runs only once every pod is ready, and the api is not ready before its schema exists
+(`helm install --wait`, Argo CD's PostSync and Flux would wait for ever), so there the
+Job is part of the release, waiting for the database while the api and workers wait for it.
+*/}}
+{{- define "jobq.migrationAsHook" -}}
+{{- if and .Values.migration.helmHook (not .Values.postgresql.enabled) }}true{{ end }}
 {{- end }}
 
 {{/* Whether the operator owns the worker count (the worker Deployment then has no spec.replicas). */}}
@@ -216,7 +248,8 @@ template:
       - name: migrate
         image: {{ include "jobq.image" (dict "root" $root "image" $values.api.image) }}
         imagePullPolicy: {{ $values.image.pullPolicy }}
-        command: ["python", "-m", "jobq_core.cli", "migrate"]
+        # Retries while PostgreSQL is not up yet (the bundled one starts beside this Job).
+        command: ["python", "-m", "jobq_core.cli", "migrate", "--wait-s", "{{ $values.migration.waitForDatabaseSeconds }}"]
         env:
           - name: JOBQ_DATABASE_URL
             valueFrom:
@@ -237,5 +270,5 @@ template:
             mountPath: /tmp
     volumes:
       - name: tmp
-        emptyDir: {}
+        emptyDir: {sizeLimit: {{ $root.Values.tmpSizeLimit }}}
 {{- end }}

@@ -66,6 +66,26 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
     return applied
 
 
+async def missing(db: asyncpg.Connection | asyncpg.Pool) -> list[int]:
+    """The shipped migrations `db` has not applied: all of them on a database never migrated.
+
+    A database ahead of this code (a newer release migrated it during a rolling upgrade)
+    misses none: migrations only add, so the older code still runs on it.
+    """
+    try:
+        rows = await db.fetch("SELECT version FROM jobq_schema_migrations")
+    except asyncpg.UndefinedTableError:
+        rows = []
+    done = {r["version"] for r in rows}
+    return [m.version for m in migrations() if m.version not in done]
+
+
+def describe_missing(versions: list[int]) -> str:
+    """What a process waiting for the schema says, naming the versions and the remedy."""
+    listed = ", ".join(f"{v:04d}" for v in versions)
+    return f"the database schema lacks migration(s) {listed}: run `jobq migrate` (the chart's migration Job does)"
+
+
 async def migrate_url(dsn: str) -> list[int]:
     """Connect to `dsn`, migrate, disconnect."""
     conn = await asyncpg.connect(dsn)

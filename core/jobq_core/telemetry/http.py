@@ -1,4 +1,4 @@
-"""A tiny HTTP endpoint for processes that are not web servers: `/metrics` and `/healthz`.
+"""A tiny HTTP endpoint for processes that are not web servers: `/metrics`, `/healthz`, `/readyz`.
 
 The worker and the operator (every jobq process without an HTTP server of its own) serve their
 Prometheus metrics and its liveness here, on the process's own event loop: one
@@ -24,12 +24,13 @@ READ_TIMEOUT_S = 5.0
 MAX_HEADER_LINES = 100
 MAX_LINE_BYTES = 8192
 
-# (healthy, details): /healthz answers 200 when healthy, 503 otherwise, with the details as JSON.
+# (healthy, details): /healthz answers 200 when healthy, 503 otherwise, with the details as
+# JSON; /readyz the same for readiness, when the process has a readiness check.
 HealthCheck = Callable[[], tuple[bool, dict[str, object]]]
 
 
 class MetricsServer:
-    """Serves `/metrics` and `/healthz` on `host:port` until closed."""
+    """Serves `/metrics`, `/healthz` and (given `readiness`) `/readyz` on `host:port` until closed."""
 
     def __init__(
         self,
@@ -39,8 +40,9 @@ class MetricsServer:
         before_scrape: Callable[[], None] | None = None,
         setting: str = "port",
         registry: CollectorRegistry | None = None,
+        readiness: HealthCheck | None = None,
     ) -> None:
-        self.host, self.port, self.health = host, port, health
+        self.host, self.port, self.health, self.readiness = host, port, health, readiness
         self.before_scrape = before_scrape
         self.registry = registry
         self.setting = setting
@@ -109,7 +111,14 @@ class MetricsServer:
             body, ctype = metrics.exposition(accept, self.registry)
             return "200 OK", ctype, body, head
         if path == "/healthz":
-            healthy, details = self.health()
-            document = orjson.dumps({"status": "ok" if healthy else "unhealthy", **details})
-            return ("200 OK" if healthy else "503 Service Unavailable"), "application/json", document, head
+            return (*_judged(self.health, "ok", "unhealthy"), head)
+        if path == "/readyz" and self.readiness is not None:
+            return (*_judged(self.readiness, "ready", "unready"), head)
         return "404 Not Found", "text/plain", b"not found: try /metrics or /healthz\n", head
+
+
+def _judged(check: HealthCheck, good: str, bad: str) -> tuple[str, str, bytes]:
+    """A check's answer: 200 or 503, its details as JSON."""
+    passed, details = check()
+    document = orjson.dumps({"status": good if passed else bad, **details})
+    return ("200 OK" if passed else "503 Service Unavailable"), "application/json", document

@@ -427,7 +427,10 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description 200 when PostgreSQL and Redis both answer; 503 naming what is down otherwise.
+         * @description 200 when PostgreSQL (migrated) and Redis both answer; 503 naming what is not ready otherwise.
+         *
+         *     An API started before its migration ran stays unready (out of its Service) until the
+         *     schema is there, instead of answering requests with errors.
          */
         get: operations["readyz_readyz_get"];
         put?: never;

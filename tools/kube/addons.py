@@ -1,0 +1,45 @@
+"""The objects a node cluster needs beyond what the API server bootstraps: RBAC for the
+node's components (storage is in volumes.py)."""
+
+from __future__ import annotations
+
+NODE_NAME = "jobq-node"
+# The user names in the components' client certificates.
+APISERVER_KUBELET_CLIENT = "kube-apiserver-kubelet-client"
+COREDNS_USER = "jobq-coredns"
+
+
+def rbac() -> list[dict[str, object]]:
+    """kubectl exec/logs through the kubelet, and CoreDNS's read access to Services and endpoints."""
+    return [
+        _binding("jobq:apiserver-kubelet", "system:kubelet-api-admin", APISERVER_KUBELET_CLIENT),
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "jobq:coredns"},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["endpoints", "services", "pods", "namespaces"],
+                    "verbs": ["list", "watch"],
+                },
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+            ],
+        },
+        _binding("jobq:coredns", "jobq:coredns", COREDNS_USER),
+    ]
+
+
+def _binding(name: str, role: str, user: str) -> dict[str, object]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+
+
+def as_list(objects: list[dict[str, object]]) -> dict[str, object]:
+    """One v1 List for a single `kubectl apply -f -`."""
+    return {"apiVersion": "v1", "kind": "List", "items": objects}
