@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -155,7 +154,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         InvalidPayload: problems.on_invalid_payload,
         UnknownJobType: problems.on_unknown_type,
         UnavailableError: problems.on_unavailable,
-        asyncpg.UndefinedTableError: problems.on_unmigrated,
         StarletteHTTPException: problems.on_http_error,
         Exception: problems.on_unexpected,
     }

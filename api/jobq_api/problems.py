@@ -145,17 +145,6 @@ async def on_unavailable(request: Request, exc: Exception) -> Response:
     ).response(request.url.path)
 
 
-async def on_unmigrated(request: Request, exc: Exception) -> Response:
-    """jobq's tables not there yet (an API started before its migration): 503, not a 500."""
-    return Problem(
-        503,
-        "unavailable",
-        "Service unavailable",
-        "the database schema is not migrated yet: run `jobq migrate` (the chart's migration Job does)",
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    ).response(request.url.path)
-
-
 async def on_http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own errors (unknown route, wrong method) as problems."""
     assert isinstance(exc, StarletteHTTPException)

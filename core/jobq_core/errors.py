@@ -29,6 +29,10 @@ class DatabaseUnavailable(UnavailableError):
     """PostgreSQL is unavailable; try again later."""
 
 
+class SchemaNotMigrated(DatabaseUnavailable):
+    """PostgreSQL answers but lacks jobq's tables: the migration has not run yet."""
+
+
 class RedisUnavailable(UnavailableError):
     """Redis is unavailable; try again later."""
 

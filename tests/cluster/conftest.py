@@ -44,6 +44,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         session.config.stash[BINARIES] = exc
 
 
+def _read_or(path: str, default: str) -> str:
+    file = Path(path)
+    return file.read_text().strip() if file.exists() else default
+
+
 @dataclass
 class MachineState:
     """What a node changes on the machine, as seen from outside."""
@@ -52,6 +57,7 @@ class MachineState:
     nft_tables: frozenset[str]
     proc_sys_mounts: frozenset[str]
     ip_forward: str
+    bridge_nf_call_iptables: str
     cgroups: frozenset[str]
     cni_cache_entries: frozenset[str]
 
@@ -65,6 +71,8 @@ class MachineState:
             nft_tables=frozenset(line.strip() for line in tables.splitlines() if line.strip()),
             proc_sys_mounts=frozenset(m.split()[4] for m in mounts if m.split()[4].startswith("/proc/sys/")),
             ip_forward=Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
+            # Absent until br_netfilter loads (the node loads it); "absent" compares fine.
+            bridge_nf_call_iptables=_read_or("/proc/sys/net/bridge/bridge-nf-call-iptables", "absent"),
             cgroups=frozenset(str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{host.CGROUP_ROOT}")),
             cni_cache_entries=frozenset(str(p) for p in host.CNI_CACHE.rglob("*")),
         )
@@ -78,9 +86,9 @@ class NodeCluster:
     before: MachineState
     busybox: str
 
-    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True, timeout_s: float = 120) -> str:
         """Run kubectl as admin and return its output."""
-        return self.cluster.kubectl(*args, stdin=stdin, check=check).stdout
+        return self.cluster.kubectl(*args, stdin=stdin, check=check, timeout_s=timeout_s).stdout
 
     def apply(self, namespace: str, *objects: dict[str, object]) -> None:
         """Create or update objects in `namespace`."""
@@ -153,3 +161,14 @@ def namespace(node_cluster: NodeCluster) -> Iterator[str]:
     yield name
     if node_cluster.cluster.plane is not None:
         node_cluster.kubectl("delete", "namespace", name, "--wait=false")
+
+
+@pytest.fixture(scope="module")
+def images(node_cluster: NodeCluster) -> dict[str, str]:
+    """The five images built here (tools/images; a no-op when cached), loaded into the node:
+    image name → the name pods use."""
+    from tools.images.build import build_images
+
+    archives = build_images()
+    names = node_cluster.cluster.load_images(list(archives.values()))
+    return dict(zip(archives, names, strict=True))

@@ -26,7 +26,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from jobq_devrun.servers import free_port
 
 from tests.cluster.conftest import NodeCluster
-from tools.images.build import build_images
+from tests.cluster.stack import Stack, ready, restarts
 from tools.kube import host
 
 pytestmark = pytest.mark.timeout(900)
@@ -36,6 +36,7 @@ RELEASE = "demo"
 FULLNAME = f"{RELEASE}-jobq"
 # A short heartbeat timeout, so a worker pod deleted mid-job is judged gone quickly.
 WORKER_TIMEOUT_S = 10
+MAX_WORKERS = 3
 
 
 @dataclass
@@ -72,45 +73,15 @@ class _HookHandler(BaseHTTPRequestHandler):
 
 
 @dataclass
-class Release:
-    """The installed release: the api Service's URL, an API key, and the sinks its workers reach."""
+class Release(Stack):
+    """The installed release, and the sinks its workers reach."""
 
-    node: NodeCluster
-    namespace: str
-    api_url: str
-    auth: dict[str, str]
-    mail: MailSink
-    hooks: HookSink
-    hook_url: str
+    mail: MailSink = field(default_factory=MailSink)
+    hooks: HookSink | None = None
+    hook_url: str = ""
 
     def helm(self, *args: str) -> str:
         return helm(self.node, *args, "-n", self.namespace)
-
-    def kubectl_json(self, *args: str) -> Any:
-        return json.loads(self.node.kubectl(*args, "-n", self.namespace, "-o", "json"))
-
-    def pods(self, component: str) -> list[dict[str, Any]]:
-        selector = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component={component}"
-        found = self.kubectl_json("get", "pods", "-l", selector)["items"]
-        return [p for p in found if "deletionTimestamp" not in p["metadata"]]
-
-    def submit(self, client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
-        response = client.post(f"{self.api_url}/v1/jobs", json=job, headers=self.auth)
-        assert response.status_code == 201, response.text
-        created: dict[str, Any] = response.json()
-        return created
-
-    def wait_for_status(
-        self, client: httpx.Client, job_id: str, statuses: set[str], timeout_s: float = 60
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        job: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            job = client.get(f"{self.api_url}/v1/jobs/{job_id}", headers=self.auth).json()
-            if job["status"] in statuses:
-                return job
-            time.sleep(0.2)
-        pytest.fail(f"job {job_id} not in {statuses} within {timeout_s}s: {job}")
 
 
 def helm(node: NodeCluster, *args: str, timeout_s: float = 600) -> str:
@@ -125,23 +96,6 @@ def helm(node: NodeCluster, *args: str, timeout_s: float = 600) -> str:
     )
     assert result.returncode == 0, f"helm {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
     return result.stdout
-
-
-def ready(pod: dict[str, Any]) -> bool:
-    conditions = pod.get("status", {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
-def restarts(pod: dict[str, Any]) -> int:
-    return sum(c.get("restartCount", 0) for c in pod.get("status", {}).get("containerStatuses", []))
-
-
-@pytest.fixture(scope="module")
-def images(node_cluster: NodeCluster) -> dict[str, str]:
-    """The five images built here (a no-op when cached), loaded into the node: archive name → image name."""
-    archives = build_images()
-    names = node_cluster.cluster.load_images(list(archives.values()))
-    return dict(zip(archives, names, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +114,16 @@ def release(node_cluster: NodeCluster, images: dict[str, str]) -> Iterator[Relea
         "postgresql": {"image": {"repository": "jobq-postgresql", "tag": "15"}},
         "redis": {"image": {"repository": "jobq-redis", "tag": "7.0"}},
         "passwordSeed": "e2e-" + uuid.uuid4().hex,
+        # Two jobs per worker and a quick operator, so a burst of a dozen jobs scales the
+        # workers from one to three within seconds and back down soon after.
+        "worker": {"concurrency": 2},
+        "operator": {
+            "scaler": {
+                **{"minReplicas": 1, "maxReplicas": MAX_WORKERS, "targetLatencySeconds": 2, "pollIntervalSeconds": 1},
+                "scaleUp": {"stabilizationWindowSeconds": 0, "maxStep": 2, "periodSeconds": 2},
+                "scaleDown": {"stabilizationWindowSeconds": 5, "maxStep": 1, "periodSeconds": 3},
+            }
+        },
         "config": {
             "workerTimeoutSeconds": WORKER_TIMEOUT_S,
             "extraEnv": {
@@ -186,22 +150,10 @@ def release(node_cluster: NodeCluster, images: dict[str, str]) -> Iterator[Relea
             "--timeout",
             "6m",
         )
-        service = json.loads(node_cluster.kubectl("get", "service", f"{FULLNAME}-api", "-n", namespace, "-o", "json"))
-        api_url = f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
-        key = node_cluster.kubectl(
-            *("exec", "-n", namespace, f"deploy/{FULLNAME}-api", "--"),
-            *("python", "-m", "jobq_core.cli", "create-key", "--name", "e2e"),
-            *("--scope", "jobs:read", "--scope", "jobs:write"),
-        ).strip()
-        yield Release(
-            node_cluster,
-            namespace,
-            api_url,
-            {"Authorization": f"Bearer {key}"},
-            mail,
-            hooks,
-            f"http://{host.NODE_IP}:{hooks.server_port}/hook",
-        )
+        release = Release(node_cluster, namespace, RELEASE, FULLNAME, mail=mail, hooks=hooks)
+        release.hook_url = f"http://{host.NODE_IP}:{hooks.server_port}/hook"
+        release.connect()
+        yield release
     finally:
         hooks.shutdown()
         hooks.server_close()
@@ -216,7 +168,7 @@ def test_helm_install_with_defaults_makes_every_pod_ready_without_a_restart_and_
     components = {p["metadata"]["labels"].get("app.kubernetes.io/component") for p in pods}
     assert {"api", "worker", "operator", "postgresql", "redis"} <= components
     assert [p["metadata"]["name"] for p in pods if not ready(p) and p["status"].get("phase") != "Succeeded"] == []
-    # The api and the workers start before the post-install migration and wait for the
+    # The api and the workers start beside the migration Job and wait for the
     # schema: none of them crash-looped meanwhile.
     assert {p["metadata"]["name"]: restarts(p) for p in pods if restarts(p)} == {}
     assert len(release.pods("api")) == 2
@@ -243,6 +195,7 @@ def test_a_job_through_the_api_service_runs_on_a_worker_pod_and_mail_and_webhook
             assert any(done["worker_id"].startswith(f"{pod}-") for pod in worker_pods), done["worker_id"]
 
     assert [m["Subject"] for m in release.mail.delivered] == ["from a pod"]
+    assert release.hooks is not None
     ((path, headers, body),) = release.hooks.received
     assert (path, json.loads(body)) == ("/hook", {"hello": "pod"})
     assert headers["X-Jobq-Job-Id"] == hook["id"]
@@ -268,3 +221,27 @@ def test_a_worker_pod_deleted_without_grace_mid_job_has_its_job_run_again_on_ano
     # Judged gone after the heartbeat timeout (after a new leader watched a full timeout
     # if the victim led), then run again: 4 s of sleep plus a few seconds of slack.
     assert took_s < 2 * WORKER_TIMEOUT_S + 4 + 10, f"ran again {took_s:.1f}s after the pod was deleted"
+
+
+def test_the_operator_scales_workers_up_for_a_burst_whose_new_pods_take_jobs_and_back_down_after(
+    release: Release,
+) -> None:
+    def replicas() -> int:
+        return int(release.kubectl_json("get", "deployment", f"{FULLNAME}-worker")["spec"]["replicas"])
+
+    release.node.wait_for("one worker before the burst", lambda: replicas() == 1, timeout_s=120)
+    before = {p["metadata"]["name"] for p in release.pods("worker")}
+    with httpx.Client(timeout=10) as client:
+        # 12 jobs of 6 s on 2 slots: the oldest waits far past the 2 s target.
+        burst = [release.submit(client, {"type": "jobq.sleep", "payload": {"seconds": 6}}) for _ in range(12)]
+        release.node.wait_for("the operator to scale up", lambda: replicas() == MAX_WORKERS, timeout_s=60)
+        done = [release.wait_for_status(client, job["id"], {"succeeded", "dead"}, timeout_s=120) for job in burst]
+
+    assert {job["status"] for job in done} == {"succeeded"}
+    assert {job["attempts"] for job in done} == {1}  # nothing ran twice
+    ran_on = {job["worker_id"].rsplit("-", 2)[0] for job in done}
+    new_pods = ran_on - before
+    assert new_pods, f"no job ran on a pod the scale-up started: {ran_on} (before: {before})"
+    release.node.wait_for("the operator to scale back down", lambda: replicas() == 1, timeout_s=120)
+    scaler = release.kubectl_json("get", "workerscaler", f"{FULLNAME}-worker")
+    assert scaler["status"]["desiredReplicas"] == 1

@@ -168,7 +168,8 @@ def test_the_postgresql_image_creates_the_users_database_and_asks_tcp_clients_fo
 
     port, password = free_port(), uuid.uuid4().hex
     env = {"POSTGRES_USER": "jobq", "POSTGRES_PASSWORD": password, "POSTGRES_DB": "jobqdb"}
-    argv = [*config["Entrypoint"], "-c", f"port={port}"]
+    # Loopback only: buildah's chroot isolation shares the machine's network.
+    argv = [*config["Entrypoint"], "-c", f"port={port}", "-c", "listen_addresses=127.0.0.1"]
     # The chart's readiness probe, run inside the container as the chart runs it.
     probe = ["pg_isready", "-h", "127.0.0.1", "-p", str(port), "-U", "jobq", "-d", "jobqdb"]
     url = f"postgresql://jobq:{password}@127.0.0.1:{port}/jobqdb"
@@ -215,6 +216,7 @@ def test_the_redis_image_runs_the_charts_command_line_and_asks_for_the_password(
     port, password = free_port(), uuid.uuid4().hex
     # The chart's args, on a free port.
     argv = ["redis-server", "--requirepass", password, "--appendonly", "yes", "--dir", "/data", "--port", str(port)]
+    argv += ["--bind", "127.0.0.1"]  # loopback only: the chroot shares the machine's network
     with buildah.working_container(local_ref(ref)) as container, serving(buildah, container, argv, {}):
         # The chart's probe: redis-cli reads the password from REDISCLI_AUTH.
         probe = ["redis-cli", "-p", str(port), "ping"]
@@ -241,8 +243,15 @@ def test_the_api_image_migrates_and_serves_on_the_bundled_servers_images(buildah
         "JOBQ_HOST": "127.0.0.1",
         "JOBQ_PORT": str(api_port),
     }
-    pg_argv = [*config_of(buildah, f"jobq-postgresql:{POSTGRESQL_MAJOR}")["Entrypoint"], "-c", f"port={pg_port}"]
+    pg_argv = [
+        *config_of(buildah, f"jobq-postgresql:{POSTGRESQL_MAJOR}")["Entrypoint"],
+        "-c",
+        f"port={pg_port}",
+        "-c",
+        "listen_addresses=127.0.0.1",
+    ]
     redis_argv = ["redis-server", "--requirepass", password, "--port", str(redis_port), "--dir", "/data"]
+    redis_argv += ["--bind", "127.0.0.1"]
     with ExitStack() as stack:
         pg = stack.enter_context(buildah.working_container(local_ref(f"jobq-postgresql:{POSTGRESQL_MAJOR}")))
         stack.enter_context(serving(buildah, pg, pg_argv, pg_env))

@@ -107,3 +107,13 @@ def test_the_api_and_worker_take_a_service_account_extra_env_volumes_and_sidecar
     assert (api["serviceAccountName"], api["automountServiceAccountToken"]) == ("team-api", False)
     # The chart creates only what it was asked to: no account for the api, whose name is the user's.
     assert "demo-jobq-api" not in {a["metadata"]["name"] for a in kube.get("serviceaccounts", "-n", namespace)["items"]}
+
+
+def test_a_created_service_account_takes_the_given_name(kube: Kube) -> None:
+    sets = ("worker.serviceAccount.create=true", "worker.serviceAccount.name=jobs-runner")
+    stream = kube.helm("template", RELEASE, CHART, *helm_args(*sets)).stdout
+    accounts = {
+        o["metadata"]["name"] for o in filter(None, yaml.safe_load_all(stream)) if o["kind"] == "ServiceAccount"
+    }
+    assert "jobs-runner" in accounts
+    assert pod_specs(stream)["Deployment/demo-jobq-worker"]["serviceAccountName"] == "jobs-runner"

@@ -24,6 +24,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -148,6 +149,10 @@ class HostChanges:
 
     def apply(self) -> None:
         """Make the machine ready for the node: guard first, then bridge, sysctls and cgroups."""
+        if not all((CGROUP_FS / controller).is_dir() for controller in ("cpu", "memory", "pids")):
+            # The kubelet runs with the cgroupfs driver on v1 hierarchies (the layout of this
+            # machine kind); on a v2-only layout the folders below would land in the wrong place.
+            raise RuntimeError(f"the node needs cgroup v1 hierarchies (cpu, memory, pids) under {CGROUP_FS}")
         self.cni_cache_existed = CNI_CACHE.exists()
         self._save()
         # The guard goes in before anything can forward: ip_forward comes after it.
@@ -184,25 +189,40 @@ class HostChanges:
         return self.root / "node"
 
     def undo(self) -> None:
-        """Remove every change this run (or a crashed one with the same state) made."""
-        _kill_processes(self.node_dir)
-        _unmount_under(self.node_dir)
+        """Remove every change this run (or a crashed one with the same state) made.
+
+        Forwarding is switched back off first, so no moment has forwarding on and the guard
+        gone; every step runs even when an earlier one failed, and the failures are raised
+        together at the end (the state file stays then, for the next start to finish the job).
+        """
+        failures: list[str] = []
+
+        def step(what: str, action: Callable[[], object]) -> None:
+            try:
+                action()
+            except Exception as exc:
+                failures.append(f"{what}: {exc}")
+
+        for key, value in list(self.saved_sysctls.items()):
+            step(f"restore {key}", partial((PROC_SYS / key).write_text, value + "\n"))
+        step("kill leftover processes", lambda: _kill_processes(self.node_dir))
+        step("unmount", lambda: _unmount_under(self.node_dir))
         for key in KERNEL_TUNABLES:
-            _unmount_tunable(PROC_SYS / key, self.node_dir)
-        for table in OWN_TABLES:
-            if _nft_ok("list", "table", *table):
-                _nft("delete", "table", *table)
+            step(f"unmount {key}", partial(_unmount_tunable, PROC_SYS / key, self.node_dir))
         # Interfaces of pods whose namespaces are gone by now; the bridge takes its address along.
         for veth in _bridge_ports():
-            _ip("link", "del", veth, check=False)
+            step(f"delete {veth}", partial(_ip, "link", "del", veth, check=False))
         if _link_exists(BRIDGE):
-            _ip("link", "del", BRIDGE)
-        # ip_forward last, the guard table is gone already but so is the bridge it guarded.
-        for key, value in self.saved_sysctls.items():
-            (PROC_SYS / key).write_text(value + "\n")
+            step(f"delete {BRIDGE}", lambda: _ip("link", "del", BRIDGE))
+        # The guard last: nothing is left that it guarded.
+        for table in OWN_TABLES:
+            if _nft_ok("list", "table", *table):
+                step(f"delete table {table}", partial(_nft, "delete", "table", *table))
+        step("remove cgroups", _remove_cgroups)
+        step("remove CNI state", lambda: _remove_cni_state(self.cni_cache_existed))
+        if failures:
+            raise RuntimeError("undoing the node's changes to the machine failed: " + "; ".join(failures))
         self.saved_sysctls.clear()
-        _remove_cgroups()
-        _remove_cni_state(self.cni_cache_existed)
         shutil.rmtree(self.node_dir, ignore_errors=True)
         STATE_FILE.unlink(missing_ok=True)
 

@@ -20,6 +20,7 @@ cleans up after a run that crashed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
@@ -61,6 +62,8 @@ class Cluster:
     keep: bool = False
     _ports: dict[str, int] = field(default_factory=dict)
     _recycler: local_volumes.Recycler | None = None
+    _stopped: bool = False
+    _undone: bool = False
 
     @classmethod
     def start(
@@ -132,7 +135,9 @@ class Cluster:
         """This process's environment pointed at the cluster (KUBECONFIG, kubectl and helm on PATH)."""
         return self.control_plane.env()
 
-    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout_s: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         """Run kubectl against the cluster as admin."""
         result = subprocess.run(
             [str(self.bin_dir / "kubectl"), *args],
@@ -141,7 +146,7 @@ class Cluster:
             text=True,
             env=self.env(),
             check=False,
-            timeout=120,
+            timeout=timeout_s,
         )
         if check and result.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
@@ -163,28 +168,46 @@ class Cluster:
         return f"{plane}\n{self.processes.logs(lines)}"
 
     def stop(self) -> None:
-        """Remove the pods, stop the node's processes and the control plane, undo the machine changes."""
-        try:
-            try:
-                if self._recycler is not None:
-                    self._recycler.stop()
-                    self._recycler = None
-                if self.runtime is not None and self.runtime.processes.alive():
-                    self.runtime.remove_pods(self.bin_dir / "crictl")
-                self.processes.stop()
-                self.runtime = None
-                if self.plane is not None:
-                    # Before the bridge goes: an API server whose address vanished waits
-                    # out a timeout deleting its lease. The folder goes after undo's unmounts.
-                    self.plane.keep = True
-                    self.plane.stop()
-                    self.plane = None
-            finally:
-                self.changes.undo()
-            if not self.keep:
-                shutil.rmtree(self.root, ignore_errors=True)
-        finally:
-            self.lock.release()
+        """Remove the pods, stop the node's processes and the control plane, undo the machine changes.
+
+        Once only: a second call (a test stopped the cluster, then its fixture's `with` ends)
+        must not undo again, since by then another run may hold the lock and the machine.
+        Every step runs even when an earlier one fails; the lock goes last.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        with contextlib.ExitStack() as steps:
+            steps.callback(self.lock.release)
+            steps.callback(self._remove_folder)
+            steps.callback(self._undo)
+            # Before the bridge goes: an API server whose address vanished waits out a
+            # timeout deleting its lease. The folder goes after undo's unmounts.
+            steps.callback(self._stop_control_plane)
+            steps.callback(self.processes.stop)
+            steps.callback(self._remove_pods)
+            if self._recycler is not None:
+                steps.callback(self._recycler.stop)
+
+    def _remove_pods(self) -> None:
+        if self.runtime is not None and self.runtime.processes.alive():
+            self.runtime.remove_pods(self.bin_dir / "crictl")
+        self.runtime = None
+
+    def _stop_control_plane(self) -> None:
+        if self.plane is not None:
+            self.plane.keep = True
+            self.plane.stop()
+            self.plane = None
+
+    def _undo(self) -> None:
+        self.changes.undo()
+        self._undone = True
+
+    def _remove_folder(self) -> None:
+        # Only once everything under it is unmounted: rmtree would walk into a mount.
+        if self._undone and not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     # -- start-up ---------------------------------------------------------------------
 
@@ -218,7 +241,7 @@ class Cluster:
         self._wait_http(f"http://127.0.0.1:{self._ports['dns-ready']}/ready", deadline, "CoreDNS")
         self._wait_for(deadline, "node Ready", self._node_ready)
         self._wait_for(deadline, "the default ServiceAccount", self._default_service_account)
-        self._recycler = local_volumes.Recycler(self.kubectl)
+        self._recycler = local_volumes.Recycler(self.kubectl, node_dir / "volumes")
         self._recycler.start()
 
     def _start_kubelet(self, pki: Pki, node_dir: Path, runtime_socket: Path) -> None:

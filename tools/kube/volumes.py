@@ -80,8 +80,9 @@ class Recycler:
     session that installs the chart many times would run out.
     """
 
-    def __init__(self, kubectl: Callable[..., subprocess.CompletedProcess[str]]):
+    def __init__(self, kubectl: Callable[..., subprocess.CompletedProcess[str]], volumes_dir: Path):
         self._kubectl = kubectl
+        self.root = volumes_dir.resolve()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="jobq-volume-recycler", daemon=True)
 
@@ -111,7 +112,9 @@ class Recycler:
         for volume in json.loads(listed.stdout)["items"]:
             if volume.get("status", {}).get("phase") != "Released":
                 continue
-            folder = Path(volume["spec"]["local"]["path"])
+            folder = Path(volume["spec"]["local"]["path"]).resolve()
+            if not folder.is_relative_to(self.root):
+                continue  # wiped as root: only ever a folder of our own volumes
             for entry in folder.iterdir():
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry)

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from jobq_core.errors import DatabaseUnavailable
+from jobq_core.errors import DatabaseUnavailable, SchemaNotMigrated
 
 # Errors that mean "the database is not there right now", as opposed to a bug.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -120,8 +120,14 @@ async def warm_up(pool: asyncpg.Pool, size: int, statements: Sequence[tuple[str,
 
 @asynccontextmanager
 async def unavailable_as_error() -> AsyncIterator[None]:
-    """Turn a lost or refused database connection into :class:`DatabaseUnavailable`."""
+    """Turn a lost or refused database connection into :class:`DatabaseUnavailable`, and a
+    database without jobq's tables (a process started before its migration) into
+    :class:`SchemaNotMigrated`."""
     try:
         yield
     except CONNECTION_ERRORS as exc:
         raise DatabaseUnavailable(type(exc).__name__) from exc
+    except asyncpg.UndefinedTableError as exc:
+        raise SchemaNotMigrated(
+            "the database schema is not migrated yet: run `jobq migrate` (the chart's migration Job does)"
+        ) from exc
