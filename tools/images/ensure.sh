@@ -27,7 +27,7 @@ trap 'rm -f "$LOG"' EXIT
 # failing on it. apt's chatter goes to a log, shown only when the install fails.
 APT=(apt-get -o DPkg::Lock::Timeout=600)
 if ! { $SUDO "${APT[@]}" update -qq \
-    && DEBIAN_FRONTEND=noninteractive $SUDO "${APT[@]}" install -y -qq --no-install-recommends \
+    && $SUDO env DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq --no-install-recommends \
         buildah runc mmdebstrap; } >"$LOG" 2>&1; then
     cat "$LOG" >&2
     echo "installing buildah, runc and mmdebstrap failed (apt-get's output is above)" >&2

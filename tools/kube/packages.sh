@@ -32,4 +32,4 @@ echo "kube-packages: installing ${missing[*]}" >&2
 # Other runs on the machine may hold dpkg's lock: wait for it rather than fail.
 apt=(apt-get -o DPkg::Lock::Timeout=600 -qq)
 $SUDO "${apt[@]}" update
-DEBIAN_FRONTEND=noninteractive $SUDO "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null
+$SUDO env DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null

@@ -20,21 +20,34 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
         echo "jobq-postgresql: POSTGRES_PASSWORD is empty; set it (TCP connections need a password)" >&2
         exit 1
     fi
+    # Made aside and moved into place last: a first start that fails half-way (initdb
+    # done, the database not created) leaves no PGDATA that the next start takes as complete.
+    staging="$PGDATA.init"
+    rm -rf "$staging"
     # The password reaches initdb through a file only this user reads, never argv.
     pwfile=$(mktemp)
     trap 'rm -f "$pwfile"' EXIT
     printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
-    initdb --pgdata="$PGDATA" --username="$user" --pwfile="$pwfile" \
+    initdb --pgdata="$staging" --username="$user" --pwfile="$pwfile" \
         --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
     rm -f "$pwfile"
     trap - EXIT
     # initdb allows TCP from loopback only; clients in other pods come from anywhere.
-    printf 'host all all all scram-sha-256\n' >>"$PGDATA/pg_hba.conf"
+    printf 'host all all all scram-sha-256\n' >>"$staging/pg_hba.conf"
     if [ "$database" != postgres ]; then
-        # Single-user mode: the database exists before the server accepts anyone.
+        # Single-user mode: the database exists before the server accepts anyone. Its
+        # errors do not change its exit status, so the database's existence is checked.
         printf 'CREATE DATABASE %s OWNER %s\n' "$(quote_ident "$database")" "$(quote_ident "$user")" |
-            postgres --single -D "$PGDATA" postgres >/dev/null
+            postgres --single -D "$staging" postgres >/dev/null
+        found=$(printf "SELECT 'found:' || count(*) FROM pg_database WHERE datname = '%s'\n" \
+            "$(printf '%s' "$database" | sed "s/'/''/g")" | postgres --single -D "$staging" postgres)
+        case "$found" in
+            *found:1*) ;;
+            *) echo "jobq-postgresql: could not create database $database" >&2; exit 1 ;;
+        esac
     fi
+    rmdir "$PGDATA" 2>/dev/null || true  # an empty folder (a fresh volume) is replaced
+    mv "$staging" "$PGDATA"
     echo "jobq-postgresql: created the cluster in $PGDATA (user $user, database $database)"
 fi
 
