@@ -240,8 +240,10 @@ async def test_an_api_and_a_worker_started_before_the_migration_wait_for_it(
 
             await until(worker_is_ready, timeout_s=30, what="the worker's /readyz to answer 200")
     finally:
-        assert worker.stop() == 0, worker.log()
-        assert api.stop() == 0, api.log()
+        # Both stopped before either is judged: a failed check must not leave a process behind.
+        worker_exit, api_exit = worker.stop(), api.stop()
+    assert worker_exit == 0, worker.log()
+    assert api_exit == 0, api.log()
 
 
 def test_migrate_with_a_wait_retries_until_postgresql_starts(tmp_path: Path) -> None:
