@@ -9,6 +9,7 @@ tree (uncommitted edits included), never in the checkout itself.
     python -m tools.mutate --list       # what there is
     python -m tools.mutate --only NAME  # one (repeatable)
     python -m tools.mutate --passed J   # J: junit XML of a pytest run of this tree (make test's)
+    python -m tools.mutate --jobs 1     # one mutation at a time (default: one per core, at most 2)
 
 Before mutating, a baseline runs every named test unmutated: "caught" means nothing for
 a test that fails anyway. With `--passed`, tests that passed in that run skip the
@@ -19,12 +20,16 @@ mutation a BASELINE.
 Exit status 0 when every mutation was caught; 1 when any was missed, no longer applies
 (its text is not in its file exactly once), names a test that does not exist, or has
 a test that already fails unmutated.
+
+Mutations run side by side, each lane in a scratch copy of its own (a mutation edits
+its copy's file while its tests run), longest first when the junit XML gives times.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -33,6 +38,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
@@ -53,6 +59,9 @@ MODULES_IN_COPY = [
     "tools",
 ]
 RUN_TIMEOUT_S = 900
+# The suite itself runs on two processes (make test's pytest -n 2), so its tests already
+# share the machine with one other; more lanes than cores would only make them slower.
+DEFAULT_JOBS = max(1, min(2, os.cpu_count() or 1))
 # The venv's interpreter, whatever ran this script: the tests start services with
 # sys.executable, which must have the dependencies.
 _VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -152,6 +161,28 @@ def passed_cases(junit: Path) -> set[tuple[str, str]]:
     return {key for key, passed in verdicts.items() if passed}
 
 
+def case_seconds(junit: Path) -> dict[tuple[str, str], float]:
+    """The time pytest's junit XML gives each test case (setup, call and teardown together)."""
+    seconds: dict[tuple[str, str], float] = {}
+    for case in ElementTree.parse(junit).iter("testcase"):  # noqa: S314 - our own pytest run's file
+        key = (case.get("classname", ""), case.get("name", ""))
+        seconds[key] = seconds.get(key, 0.0) + float(case.get("time") or 0.0)
+    return seconds
+
+
+def longest_first(
+    mutations: Sequence[Mutation], nodes: Iterable[str], seconds: dict[tuple[str, str], float]
+) -> list[Mutation]:
+    """`mutations` ordered by how long their tests took, longest first, so that no lane is left
+    with a long one at the end while the others sit idle (ties keep the declared order)."""
+    nodes = list(nodes)
+
+    def cost(m: Mutation) -> float:
+        return sum(seconds.get(junit_case(n), 0.0) for n in nodes if any(covers(t, n) for t in m.tests))
+
+    return sorted(mutations, key=cost, reverse=True)
+
+
 def known_to_pass(tests: Iterable[str], nodes: Iterable[str], passed: set[tuple[str, str]]) -> set[str]:
     """The test ids (files, tests, parametrizations) whose every collected node passed, at least one."""
     nodes = list(nodes)
@@ -235,12 +266,16 @@ def failed_nodes(output: str) -> list[str]:
     return _SUMMARY_LINE.findall(output)
 
 
-def run_unmutated(copy: Path, env: dict[str, str], label: str, tests: Sequence[str]) -> tuple[list[str], int | None]:
+def run_unmutated(
+    copy: Path, env: dict[str, str], label: str, tests: Sequence[str], workers: int = 1
+) -> tuple[list[str], int | None]:
     """Run `tests` unmutated and without -x, so that each failure is known, printing under `label`
-    what failed; the failing node ids, and pytest's exit status if it could not run them (else None)."""
+    what failed; the failing node ids, and pytest's exit status if it could not run them (else None).
+    With `workers` > 1 they run on that many processes, a file to each (as make test does)."""
     print(f"{label}: {len(tests)} test id(s) unmutated ...", flush=True)
     started = time.monotonic()
-    run = pytest(copy, env, ["-rfE", *tests])
+    spread = ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+    run = pytest(copy, env, [*spread, "-rfE", *tests])
     output = run.stdout + run.stderr
     print(f"{label}: {tail(output, 1)} ({time.monotonic() - started:.0f}s)", flush=True)
     broken = failed_nodes(output)
@@ -305,7 +340,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="JUNIT_XML",
         help="junit XML of a pytest run of this same tree: its passed tests skip the baseline",
     )
+    parser.add_argument(
+        "--jobs", type=int, default=DEFAULT_JOBS, help="mutations run side by side (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, not {args.jobs}")
 
     mutations = load(args.mutations)
     if args.only:
@@ -320,22 +360,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     passed = passed_cases(args.passed) if args.passed else None
-    copy = Path(tempfile.mkdtemp(prefix="jobq-mutate-"))
+    seconds = case_seconds(args.passed) if args.passed else {}
+    scratch = Path(tempfile.mkdtemp(prefix="jobq-mutate-"))
     try:
-        return check(copy, mutations, passed)
+        return check(scratch, mutations, passed, jobs=args.jobs, seconds=seconds)
     finally:
         if args.keep:
-            print(f"scratch copy kept at {copy}")
+            print(f"scratch copies kept in {scratch}")
         else:
-            shutil.rmtree(copy, ignore_errors=True)
-            shutil.rmtree(scratch_tmp(copy), ignore_errors=True)
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
-def check(copy: Path, mutations: list[Mutation], passed: set[tuple[str, str]] | None = None) -> int:
-    """Copy, verify the copy, run the baseline, then each mutation; print the table.
+def check(
+    scratch: Path,
+    mutations: list[Mutation],
+    passed: set[tuple[str, str]] | None = None,
+    jobs: int = 1,
+    seconds: dict[tuple[str, str], float] | None = None,
+) -> int:
+    """Copy, verify the copies, run the baseline, then each mutation; print the table.
 
-    `passed`: the junit cases an earlier run of this tree passed (`passed_cases`), which
-    skip the baseline; the nodes among them that catch a mutation are run unmutated after.
+    `scratch`: an empty folder for the `jobs` copies, one a lane. `passed`: the junit
+    cases an earlier run of this tree passed (`passed_cases`), which skip the baseline;
+    the nodes among them that catch a mutation are run unmutated after. `seconds`: the
+    times of that run's cases (`case_seconds`), which put the longest mutations first.
     """
     total_started = time.monotonic()
     # Source edits in the checkout are copied too; say so, since a half-done edit or
@@ -343,10 +391,14 @@ def check(copy: Path, mutations: list[Mutation], passed: set[tuple[str, str]] | 
     changed = git(["diff", "--name-only", "HEAD", "--", *SOURCE_DIRS]).split()
     if changed:
         print(f"note: uncommitted source changes copied: {', '.join(changed)}", flush=True)
-    copy_tree(copy)
-    env = copy_env(copy)
-    check_imports(copy, env)
-    print(f"scratch copy: {copy}", flush=True)
+    lanes = [scratch / f"lane-{i}" for i in range(jobs)]
+    envs = {}
+    for lane in lanes:
+        copy_tree(lane)
+        envs[lane] = copy_env(lane)
+        check_imports(lane, envs[lane])
+    copy, env = lanes[0], envs[lanes[0]]
+    print(f"scratch copies: {', '.join(map(str, lanes))}", flush=True)
 
     outcomes: dict[str, Outcome] = {}
     # A mutation whose text is gone would otherwise pass silently for ever.
@@ -374,7 +426,7 @@ def check(copy: Path, mutations: list[Mutation], passed: set[tuple[str, str]] | 
         print(f"baseline: {len(known)} of {len(wanted)} test id(s) passed in the run given, not run again", flush=True)
         wanted = [t for t in wanted if t not in known]
     if wanted:
-        broken, exit_status = run_unmutated(copy, env, "baseline", wanted)
+        broken, exit_status = run_unmutated(copy, env, "baseline", wanted, workers=jobs)
         if exit_status is not None:
             raise SystemExit(f"the baseline run failed (pytest exit {exit_status}); nothing was mutated")
         for m in pending:
@@ -382,15 +434,14 @@ def check(copy: Path, mutations: list[Mutation], passed: set[tuple[str, str]] | 
             if failing:
                 outcomes[m.name] = Outcome(m, "BASELINE", detail="fails unmutated: " + ", ".join(failing))
 
-    for m in mutations:
-        if m.name in outcomes:
-            continue
-        print(f"{m.name} ...", end=" ", flush=True)
-        outcomes[m.name] = outcome = run_mutation(copy, env, m)
-        print(f"{outcome.result} ({outcome.seconds:.0f}s)", flush=True)
+    to_run = longest_first([m for m in mutations if m.name not in outcomes], nodes, seconds or {})
+    for outcome in run_side_by_side(lanes, envs, to_run):
+        outcomes[outcome.mutation.name] = outcome
+        print(f"{outcome.mutation.name} ... {outcome.result} ({outcome.seconds:.0f}s)", flush=True)
 
     if known:
-        check_catchers(copy, env, [o for o in outcomes.values() if o.result == "caught"], wanted)
+        caught = [o for o in outcomes.values() if o.result == "caught"]
+        check_catchers(copy, env, caught, wanted, workers=jobs)
 
     width = max(len(m.name) for m in mutations)
     print(f"\n{'mutation':<{width}}  {'result':<8}  {'seconds':>7}  detail")
@@ -402,7 +453,31 @@ def check(copy: Path, mutations: list[Mutation], passed: set[tuple[str, str]] | 
     return 0 if all(o.result == "caught" for o in outcomes.values()) else 1
 
 
-def check_catchers(copy: Path, env: dict[str, str], caught: list[Outcome], baseline_ran: list[str]) -> None:
+def run_side_by_side(
+    lanes: Sequence[Path], envs: dict[Path, dict[str, str]], mutations: Sequence[Mutation]
+) -> Iterable[Outcome]:
+    """Run `mutations` in order, one a lane at a time in that lane's copy; their outcomes as they end."""
+    free: queue.Queue[Path] = queue.Queue()
+    for lane in lanes:
+        free.put(lane)
+
+    def in_a_free_lane(mutation: Mutation) -> Outcome:
+        lane = free.get()
+        try:
+            return run_mutation(lane, envs[lane], mutation)
+        finally:
+            free.put(lane)
+
+    # A task waits for a lane only after one was taken, so they start in the order given.
+    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        futures = [pool.submit(in_a_free_lane, m) for m in mutations]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def check_catchers(
+    copy: Path, env: dict[str, str], caught: list[Outcome], baseline_ran: list[str], workers: int = 1
+) -> None:
     """Run unmutated each node that caught a mutation and had no baseline here; a mutation
     whose catcher fails anyway becomes a BASELINE (an ERROR if pytest cannot run them)."""
     unchecked: dict[str, list[str]] = {}  # mutation name -> what to run unmutated
@@ -414,7 +489,7 @@ def check_catchers(copy: Path, env: dict[str, str], caught: list[Outcome], basel
     nodes = list(dict.fromkeys(n for catchers in unchecked.values() for n in catchers))
     if not nodes:
         return
-    broken, exit_status = run_unmutated(copy, env, "after", nodes)
+    broken, exit_status = run_unmutated(copy, env, "after", nodes, workers=workers)
     for o in caught:
         catchers = unchecked.get(o.mutation.name, [])
         failing = [n for n in broken if any(covers(c, n) for c in catchers)]

@@ -182,3 +182,61 @@ def test_catchers_pytest_cannot_run_make_their_mutations_errors(monkeypatch: pyt
     mutate.check_catchers(Path("copy"), {}, outcomes, baseline_ran=["u.py"])
 
     assert [o.result for o in outcomes] == ["ERROR", "caught"]
+
+
+def test_the_mutations_whose_tests_took_longest_run_first_and_ties_keep_their_order() -> None:
+    nodes = ["t.py::test_a", "t.py::test_b", "u.py::test_c", "u.py::test_d[1]", "u.py::test_d[2]"]
+    seconds = {
+        mutate.junit_case("t.py::test_a"): 3.0,
+        mutate.junit_case("t.py::test_b"): 1.0,
+        mutate.junit_case("u.py::test_c"): 2.0,
+        mutate.junit_case("u.py::test_d[1]"): 0.5,
+        mutate.junit_case("u.py::test_d[2]"): 0.5,
+    }
+    file_t, c, d, unknown, also_d = (
+        caught(n, "", tests)
+        for n, tests in [
+            ("file-t", ("t.py",)),
+            ("c", ("u.py::test_c",)),
+            ("d", ("u.py::test_d",)),
+            ("unknown", ("v.py",)),
+            ("also-d", ("u.py::test_d[1]", "u.py::test_d[2]")),
+        ]
+    )
+    mutations = [o.mutation for o in (unknown, d, c, also_d, file_t)]
+
+    ordered = mutate.longest_first(mutations, nodes, seconds)
+
+    assert [m.name for m in ordered] == ["file-t", "c", "d", "also-d", "unknown"]
+
+
+def test_mutations_side_by_side_each_hold_a_lane_of_their_own_while_they_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    lanes = [Path("lane-0"), Path("lane-1")]
+    busy: set[Path] = set()
+    lock = threading.Lock()
+    both_running = threading.Barrier(2, timeout=5)
+    started: list[str] = []
+
+    def fake_run(copy: Path, env: dict[str, str], mutation: mutate.Mutation) -> mutate.Outcome:
+        with lock:
+            assert copy not in busy, f"{copy} given to two mutations at once"
+            busy.add(copy)
+            started.append(mutation.name)
+        if mutation.name in ("m0", "m1"):
+            both_running.wait()  # the first two run at once, or this times out
+        with lock:
+            busy.discard(copy)
+        return mutate.Outcome(mutation, "caught", 0.0, f"in {copy}")
+
+    monkeypatch.setattr(mutate, "run_mutation", fake_run)
+    mutations = [caught(f"m{i}", "").mutation for i in range(5)]
+
+    outcomes = list(mutate.run_side_by_side(lanes, {lane: {} for lane in lanes}, mutations))
+
+    assert sorted(o.mutation.name for o in outcomes) == [f"m{i}" for i in range(5)]
+    assert {o.detail for o in outcomes} == {"in lane-0", "in lane-1"}
+    assert set(started[:2]) == {"m0", "m1"}, "the first two in the order given start first"
