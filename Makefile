@@ -78,7 +78,7 @@ postman-deps: ## install newman for tests/e2e/test_postman.py (npm ci once per l
 postman-lock: ## re-resolve tools/newman/package-lock.json (no registry addresses, no funding links)
 	bash tools/npm/lock.sh tools/newman
 
-lint: venv dashboard-deps ## ruff, mypy (strict on core and the client), import-linter, hadolint, the dashboard's types
+lint: venv dashboard-deps chart-linters ## ruff, mypy (strict on core and the client), import-linter, hadolint, the chart's linters, the dashboard's types
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy core/jobq_core
@@ -89,6 +89,7 @@ lint: venv dashboard-deps ## ruff, mypy (strict on core and the client), import-
 	$(BIN)/python -m tools.docs --check
 	$(BIN)/python -m tools.dashboards --check
 	$(BIN)/python -m tools.chart_docs --check
+	$(BIN)/python -m tools.chartlint
 	$(BIN)/python -m tools.api_types --check
 	$(BIN)/python -m tools.client_models --check
 	$(BIN)/python -m tools.postman --check
@@ -140,6 +141,10 @@ bench-dashboard: venv dashboard browser ## measure the dashboard's budgets (bund
 .PHONY: prometheus
 prometheus: ## install prometheus + promtool (Debian's package) when missing; the observability tests run them
 	bash tools/prometheus/ensure.sh
+
+.PHONY: chart-linters
+chart-linters: venv ## build, or find in the cache, the chart's linters: kube-score and pint from Go modules, checkov in a venv of its own
+	UV=$(BIN)/uv bash tools/chartlint/build.sh >/dev/null
 
 .PHONY: browser
 browser: ## install chromium (Debian's package) when missing; the dashboard tests drive it with Playwright

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from jobq_devrun.servers import LocalServer, start_postgres, start_redis
 
 from jobq_core.pg.migrate import migrate_url
+from tests.support.xdist_scopes import pytest_xdist_make_scheduler  # noqa: F401 - a hook, registered by name
 
 # Property tests check behaviour, not speed: a busy machine must not fail them on
 # Hypothesis's per-example deadline.

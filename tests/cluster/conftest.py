@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.kube import host
+from tools.kube import host, netpol
 from tools.kube.binaries import build_binaries
 from tools.kube.images import busybox_archive
 from tools.kube.node import Cluster
@@ -55,6 +55,9 @@ class MachineState:
 
     links: frozenset[str]
     nft_tables: frozenset[str]
+    # "family table chain" of every nftables chain: iptables-nft's chains are nftables chains.
+    nft_chains: frozenset[str]
+    ipsets: frozenset[str]
     proc_sys_mounts: frozenset[str]
     ip_forward: str
     bridge_nf_call_iptables: str
@@ -65,10 +68,14 @@ class MachineState:
     def now(cls) -> MachineState:
         """Read it off the machine."""
         tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True).stdout
+        listed = subprocess.run(["nft", "--json", "list", "chains"], capture_output=True, text=True, check=True)
+        chains = [item["chain"] for item in json.loads(listed.stdout)["nftables"] if "chain" in item]
         mounts = Path("/proc/self/mountinfo").read_text().splitlines()
         return cls(
             links=frozenset(p.name for p in Path("/sys/class/net").iterdir()),
             nft_tables=frozenset(line.strip() for line in tables.splitlines() if line.strip()),
+            nft_chains=frozenset(f"{c['family']} {c['table']} {c['name']}" for c in chains),
+            ipsets=frozenset(netpol.ipset_names()),
             proc_sys_mounts=frozenset(m.split()[4] for m in mounts if m.split()[4].startswith("/proc/sys/")),
             ip_forward=Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
             # Absent until br_netfilter loads (the node loads it); "absent" compares fine.
@@ -144,13 +151,16 @@ def node_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         binaries = build_binaries(groups=("all",))
     if isinstance(binaries, Exception):
         raise binaries
-    before = MachineState.now()
+    # Read once the lock is ours: another module's cluster may be up until then.
+    before: list[MachineState] = []
     started = time.monotonic()
-    with Cluster.start(binaries, lock_timeout_s=LOCK_WAIT_S) as cluster:
+    with Cluster.start(
+        binaries, lock_timeout_s=LOCK_WAIT_S, on_locked=lambda: before.append(MachineState.now())
+    ) as cluster:
         print(f"cluster with a node ready in {time.monotonic() - started:.1f}s")
         archive = busybox_archive(tmp_path_factory.mktemp("images") / "busybox.oci.tar", BUSYBOX_IMAGE)
         (name,) = cluster.load_images([archive])
-        yield NodeCluster(cluster, before, name)
+        yield NodeCluster(cluster, before[0], name)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ its api Service, an API key, and jobs sent through it."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -77,3 +78,20 @@ class Stack:
                 return job
             time.sleep(0.2)
         pytest.fail(f"job {job_id} not in {statuses} within {timeout_s}s: {job}")
+
+
+def helm(node: NodeCluster, *args: str, check: bool = True, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run helm against the cluster; with `check`, a failure with what it said unless it exits 0."""
+    result = subprocess.run(
+        [str(node.cluster.bin_dir / "helm"), *args],
+        capture_output=True,
+        text=True,
+        env=node.cluster.env(),
+        timeout=timeout_s,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, (
+            f"helm {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+        )
+    return result

@@ -1,6 +1,6 @@
 """A real node: pods run, their logs and exec work, Services answer by ClusterIP and DNS
-name, claims bind on the default StorageClass, nothing leaves the machine, and stopping
-puts the machine back as it was.
+name, claims bind on the default StorageClass, NetworkPolicy is enforced, nothing leaves
+the machine, and stopping puts the machine back as it was.
 
 The last test stops the module's cluster and must stay last in this module.
 """
@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.cluster.conftest import MachineState, NodeCluster
-from tools.kube import host
+from tools.kube import host, netpol
 from tools.kube.images import busybox_archive
 from tools.kube.node import Cluster
 from tools.kube.volumes import STORAGE_CLASS
@@ -183,6 +183,51 @@ def test_the_charts_bundled_postgresql_and_redis_claims_bind(node_cluster: NodeC
         assert (Path(volume["spec"]["local"]["path"]) / "proof").read_text() == "written\n"
 
 
+def test_a_network_policy_lets_in_only_the_pods_it_names(node_cluster: NodeCluster, namespace: str) -> None:
+    web = busybox_pod(
+        "web",
+        node_cluster.busybox,
+        "mkdir -p /www && echo served-by-web > /www/index.html && exec httpd -f -p 8080 -h /www",
+        container={"readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}},
+    )
+    policy: dict[str, object] = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "web"},
+        "spec": {
+            "podSelector": {"matchLabels": {"app": "web"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"access": "granted"}}}]}],
+        },
+    }
+    granted = busybox_pod("granted", node_cluster.busybox, "sleep 3600")
+    granted["metadata"]["labels"]["access"] = "granted"  # type: ignore[index]
+    denied = busybox_pod("denied", node_cluster.busybox, "sleep 3600")
+    node_cluster.apply(namespace, web, policy, granted, denied)
+    for pod in ("web", "granted", "denied"):
+        node_cluster.wait_phase(namespace, pod, "Running")
+    address = node_cluster.pod(namespace, "web")["status"]["podIP"]  # type: ignore[index]
+
+    def fetch(client: str) -> subprocess.CompletedProcess[str]:
+        request = r'printf "GET / HTTP/1.0\r\n\r\n"'
+        script = f"{request} | timeout {CONNECT_TIMEOUT_S} nc -w 2 {address} 8080"
+        return exec_in(node_cluster, namespace, client, script)
+
+    def served(result: subprocess.CompletedProcess[str]) -> bool:
+        return result.stdout.strip().endswith("served-by-web")
+
+    # kube-router programs a new pod's chain and the policy's address sets within a moment
+    # of the pods starting: poll for both outcomes, then check the refusal once more.
+    node_cluster.wait_for("the policy to refuse the unnamed pod", lambda: not served(fetch("denied")), 30)
+    node_cluster.wait_for("the named pod let in", lambda: served(fetch("granted")), 30)
+    started = time.monotonic()
+    result = fetch("denied")
+    assert not served(result), result.stdout
+    # Rejected at once (kube-router's REJECT), not left to time out.
+    assert time.monotonic() - started < CONNECT_TIMEOUT_S
+    assert "refused" in result.stderr, result.stderr
+
+
 def guard_counters() -> list[int]:
     """The packet counters of the guard's reject rules."""
     table = subprocess.run(
@@ -243,6 +288,9 @@ def test_stop_puts_the_machine_back_as_it_was(node_cluster: NodeCluster) -> None
     assert cluster.control_plane.alive()
     pod_pids = _pod_processes()
     assert pod_pids, "no pod process ran under the node's cgroup"
+    # kube-router's chains are there to be removed (the policy test above made ipsets too).
+    assert netpol.synced()
+    assert netpol.leftovers(c.split()[-1] for c in MachineState.now().nft_chains)
 
     cluster.stop()
 
@@ -252,6 +300,11 @@ def test_stop_puts_the_machine_back_as_it_was(node_cluster: NodeCluster) -> None
     assert after.links <= before.links
     assert not any(host.GUARD_TABLE[1] in t or "kube-proxy" in t for t in after.nft_tables)
     assert after.nft_tables <= before.nft_tables
+    # kube-router's iptables chains (nftables chains of `ip filter`) and ipsets are gone.
+    assert netpol.leftovers(c.split()[-1] for c in after.nft_chains) == []
+    assert after.nft_chains <= before.nft_chains
+    assert netpol.leftovers(after.ipsets) == []
+    assert after.ipsets <= before.ipsets
     assert after.proc_sys_mounts == before.proc_sys_mounts
     assert after.ip_forward == before.ip_forward
     # Where br_netfilter was loaded before, its setting is back; loading the module stays.

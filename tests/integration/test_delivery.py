@@ -4,8 +4,10 @@ wake-ups, and a worker process that picks a job up at once instead of at its nex
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
@@ -15,7 +17,8 @@ import redis.asyncio as aioredis
 
 from jobq_core import names
 from jobq_core.dispatch.channel import DispatchChannel
-from jobq_core.dispatch.wire import Dispatch
+from jobq_core.dispatch.wire import Delivery, Dispatch, Message
+from jobq_worker.consumer import QueueConsumer, Slots
 from tests.integration.api_helpers import submit
 from tests.integration.conftest import StartWorker, wait_for_status
 from tests.support.wait import until
@@ -198,3 +201,52 @@ async def test_an_idle_worker_wakes_on_enqueue_rather_than_at_its_next_poll(
         waits.append(float(await db.fetchval(sql, job["id"])))
 
     assert max(waits[1:]) < poll_s / 5, waits
+
+
+class GatedChannel(DispatchChannel):
+    """The real channel, each take held at a gate first: a take under way, on demand."""
+
+    def __init__(self, redis_client: aioredis.Redis) -> None:
+        super().__init__(redis_client)
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def take(self, queue: str, want: int, default_lease_ms: int, acks: Sequence[str] = ()) -> list[Delivery]:
+        self.waiting.set()
+        await self.gate.wait()
+        return await super().take(queue, want, default_lease_ms, acks)
+
+
+async def test_a_take_under_way_when_the_drain_begins_has_its_jobs_among_the_tasks_it_waits_for(
+    redis_client: aioredis.Redis, queue: str
+) -> None:
+    channel = GatedChannel(redis_client)
+    await channel.enqueue([dispatch(queue)])
+    ran: list[str] = []
+    finish = asyncio.Event()
+
+    async def handle(message: Message) -> None:
+        await finish.wait()
+        ran.append(message.job_id)
+
+    consumer = QueueConsumer(queue, channel, handle, slots=Slots(2), default_lease_s=60, poll_s=0.1)
+    loop = asyncio.create_task(consumer.run())
+    try:
+        await asyncio.wait_for(channel.waiting.wait(), 5)  # the consumer is inside a take
+        consumer.taking = False  # what the drain does first
+        consumer.wake()
+        settled = asyncio.create_task(consumer.settled())
+        await asyncio.sleep(0.2)
+        assert not settled.done(), "settled while a take was under way"
+
+        channel.gate.set()
+        await asyncio.wait_for(settled, 5)
+        # What the drain waits for holds the job that take brought.
+        assert len(consumer.tasks) == 1, "the taken delivery is not among the tasks"
+        finish.set()
+        await asyncio.wait_for(asyncio.gather(*consumer.tasks), 5)
+        assert len(ran) == 1
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop

@@ -7,10 +7,12 @@ NODE_NAME = "jobq-node"
 # The user names in the components' client certificates.
 APISERVER_KUBELET_CLIENT = "kube-apiserver-kubelet-client"
 COREDNS_USER = "jobq-coredns"
+KUBE_ROUTER_USER = "jobq-kube-router"
 
 
 def rbac() -> list[dict[str, object]]:
-    """kubectl exec/logs through the kubelet, and CoreDNS's read access to Services and endpoints."""
+    """kubectl exec/logs through the kubelet, CoreDNS's read access to Services and endpoints,
+    and kube-router's to what its informers watch (it writes nothing to the API)."""
     return [
         _binding("jobq:apiserver-kubelet", "system:kubelet-api-admin", APISERVER_KUBELET_CLIENT),
         {
@@ -27,6 +29,21 @@ def rbac() -> list[dict[str, object]]:
             ],
         },
         _binding("jobq:coredns", "jobq:coredns", COREDNS_USER),
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "jobq:kube-router"},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "namespaces", "nodes", "services", "endpoints"],
+                    "verbs": ["get", "list", "watch"],
+                },
+                {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["list", "watch"]},
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+            ],
+        },
+        _binding("jobq:kube-router", "jobq:kube-router", KUBE_ROUTER_USER),
     ]
 
 

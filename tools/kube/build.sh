@@ -5,8 +5,8 @@
 #   tools/kube/build.sh            # the control plane: etcd, kube-apiserver,
 #                                  # kube-controller-manager, kubectl, helm
 #   tools/kube/build.sh all        # and the node: kubelet, kube-scheduler, kube-proxy,
-#                                  # crictl, coredns (tools/kube/node.py runs them)
-#   tools/kube/build.sh GROUP...   # just these groups (kube node helm etcd crictl coredns)
+#                                  # crictl, coredns, kube-router (tools/kube/node.py runs them)
+#   tools/kube/build.sh GROUP...   # just these groups (kube node helm etcd crictl coredns netpol)
 #
 # Either way it prints the folder holding the binaries.
 #
@@ -67,6 +67,7 @@ declare -A recipe=(
   [coredns]="coredns $COREDNS_VERSION plugins=${coredns_plugins// /,} go=$go_version tags=$tags script=$script"
   [etcd]="etcd $ETCD_VERSION go=$go_version tags=$tags script=$script"
   [helm]="helm $HELM_VERSION go=$go_version tags=$tags script=$script"
+  [netpol]="netpol $KUBE_ROUTER_VERSION go=$go_version tags=$tags script=$script"
 )
 declare -A binaries=(
   [kube]="kube-apiserver kube-controller-manager kubectl"
@@ -75,10 +76,11 @@ declare -A binaries=(
   [coredns]="coredns"
   [etcd]="etcd"
   [helm]="helm"
+  [netpol]="kube-router"
 )
 # The order to build in when asked for `all`; the default is the control plane alone.
 control_plane=(kube helm etcd)
-everything=(kube node helm etcd crictl coredns)
+everything=(kube node helm etcd crictl coredns netpol)
 
 up_to_date() {
   local group="$1" name
@@ -229,6 +231,23 @@ build_helm() {
     -ldflags "-s -w -X $module/internal/version.version=$HELM_VERSION -X $module/internal/version.gitTreeState=clean" \
     -o "$tmp/helm" "$module/cmd/helm"
   install_from "$tmp" helm
+}
+
+# kube-router, which the node runs as its NetworkPolicy enforcer only (no routing, no
+# service proxy): its cmd/kube-router, version-stamped as its Makefile does, with the tag's time.
+build_netpol() {
+  local dir tmp info module="github.com/cloudnativelabs/kube-router/v2" build_date
+  dir="$(new_module netpol)"
+  cd "$dir"
+  go mod edit "-require=$module@$KUBE_ROUTER_VERSION"
+  info="$(go mod download -json "$module@$KUBE_ROUTER_VERSION")"
+  info="$(sed -n 's/^[[:space:]]*"Info": "\(.*\)",$/\1/p' <<<"$info")"
+  build_date="$(sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' "$info")"
+  tmp="$(mktemp -d "$root/build.XXXXXX")"
+  go build -trimpath -tags "$tags" \
+    -ldflags "-s -w -X $module/pkg/version.Version=$KUBE_ROUTER_VERSION -X $module/pkg/version.BuildDate=$build_date" \
+    -o "$tmp/kube-router" "$module/cmd/kube-router"
+  install_from "$tmp" kube-router
 }
 
 # Sequential on purpose: each build already uses every core, and later builds reuse

@@ -1,4 +1,4 @@
-"""The configuration of the node's Kubernetes components: kubelet, kube-proxy, kube-scheduler, CoreDNS."""
+"""The configuration of the node's Kubernetes components: kubelet, kube-proxy, kube-router, kube-scheduler, CoreDNS."""
 
 from __future__ import annotations
 
@@ -88,6 +88,26 @@ def kube_proxy_config(kubeconfig: Path, healthz_port: int, metrics_port: int) ->
             "tcpCloseWaitTimeout": "0s",
         },
     }
+
+
+def kube_router_args(kubeconfig: Path, service_cidr: str) -> list[str]:
+    """kube-router as the NetworkPolicy enforcer only: no routing, no service proxy, no
+    load-balancer allocator; no health or metrics server (node.py waits on its first sync)."""
+    return [
+        f"--kubeconfig={kubeconfig}",
+        f"--hostname-override={NODE_NAME}",
+        "--run-firewall=true",
+        "--run-router=false",
+        "--run-service-proxy=false",
+        "--run-loadbalancer=false",
+        "--enable-cni=false",
+        "--enable-ipv4=true",
+        "--enable-ipv6=false",
+        # Required: its INPUT chain lets traffic to Service addresses through to kube-proxy.
+        f"--service-cluster-ip-range={service_cidr}",
+        "--health-port=0",
+        "--metrics-port=0",
+    ]
 
 
 def scheduler_args(kubeconfig: Path, serving: KeyPair, ca: Path, port: int, folder: Path) -> list[str]:

@@ -9,7 +9,8 @@ Every step of `undo` is idempotent and tolerates what is already gone.
 The changes: the bridge `jobq0` (node IP and pods' gateway), an nftables table of our
 own that rejects anything pods send off the bridge, files bind-mounted over three
 /proc/sys entries the kubelet insists on, ip_forward, a cgroup folder per controller
-for the pods, and the mounts and processes of containerd's pods.
+for the pods, the mounts and processes of containerd's pods, and the NetworkPolicy
+enforcer's iptables chains and ipsets (netpol.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import IO
+
+from tools.kube import netpol
 
 STATE_DIR = Path("/run/jobq-node")
 LOCK_FILE = STATE_DIR / "lock"
@@ -129,12 +132,16 @@ class HostChanges:
     root: Path
     saved_sysctls: dict[str, str] = field(default_factory=dict)
     cni_cache_existed: bool = True
+    # Until read off the machine: keep the `ip filter` table, delete no set kube-router did not make.
+    netpol_before: netpol.Before = field(default_factory=lambda: netpol.Before(True, frozenset()))
 
     def _save(self) -> None:
         state = {
             "root": str(self.root),
             "saved_sysctls": self.saved_sysctls,
             "cni_cache_existed": self.cni_cache_existed,
+            "filter_table_existed": self.netpol_before.filter_table_existed,
+            "ipsets_before": sorted(self.netpol_before.ipsets),
         }
         STATE_FILE.write_text(json.dumps(state) + "\n")
 
@@ -145,7 +152,9 @@ class HostChanges:
             state = json.loads(STATE_FILE.read_text())
         except FileNotFoundError:
             return None
-        return cls(Path(state["root"]), state["saved_sysctls"], state["cni_cache_existed"])
+        # A state file written before the node ran an enforcer: keep the `ip filter` table.
+        before = netpol.Before(state.get("filter_table_existed", True), frozenset(state.get("ipsets_before", [])))
+        return cls(Path(state["root"]), state["saved_sysctls"], state["cni_cache_existed"], before)
 
     def apply(self) -> None:
         """Make the machine ready for the node: guard first, then bridge, sysctls and cgroups."""
@@ -154,6 +163,7 @@ class HostChanges:
             # machine kind); on a v2-only layout the folders below would land in the wrong place.
             raise RuntimeError(f"the node needs cgroup v1 hierarchies (cpu, memory, pids) under {CGROUP_FS}")
         self.cni_cache_existed = CNI_CACHE.exists()
+        self.netpol_before = netpol.Before.now()
         self._save()
         # The guard goes in before anything can forward: ip_forward comes after it.
         _nft("-f", "-", stdin=GUARD_RULES)
@@ -214,6 +224,8 @@ class HostChanges:
             step(f"delete {veth}", partial(_ip, "link", "del", veth, check=False))
         if _link_exists(BRIDGE):
             step(f"delete {BRIDGE}", lambda: _ip("link", "del", BRIDGE))
+        # kube-router is gone by now (killed above at the latest): its chains and sets go.
+        step("remove the NetworkPolicy enforcer's chains and ipsets", lambda: netpol.remove(self.netpol_before))
         # The guard last: nothing is left that it guarded.
         for table in OWN_TABLES:
             if _nft_ok("list", "table", *table):

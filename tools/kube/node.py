@@ -1,6 +1,6 @@
 """A Kubernetes cluster with one real node on this machine: the control plane of cluster.py
-plus kube-scheduler, a kubelet on containerd + runc, kube-proxy (nftables), CNI, CoreDNS
-and local volumes.
+plus kube-scheduler, a kubelet on containerd + runc, kube-proxy (nftables), CNI, CoreDNS,
+local volumes, and kube-router enforcing NetworkPolicy (netpol.py).
 
     python -m tools.kube.node up      # start, print KUBECONFIG=...; Ctrl-C stops
 
@@ -35,10 +35,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from tools.kube import addons, components, host
+from tools.kube import addons, components, host, netpol
 from tools.kube import volumes as local_volumes
 from tools.kube.binaries import build_binaries, install_node_packages
-from tools.kube.cluster import ControlPlane, free_port, run_in_foreground
+from tools.kube.cluster import SERVICE_CLUSTER_IP_RANGE, ControlPlane, free_port, run_in_foreground
 from tools.kube.images import pause_archive
 from tools.kube.pki import KeyPair, Pki
 from tools.kube.processes import Processes
@@ -60,6 +60,7 @@ class Cluster:
     plane: ControlPlane | None = None
     runtime: Containerd | None = None
     keep: bool = False
+    network_policy: bool = True
     _ports: dict[str, int] = field(default_factory=dict)
     _recycler: local_volumes.Recycler | None = None
     _stopped: bool = False
@@ -74,13 +75,20 @@ class Cluster:
         lock_timeout_s: float = LOCK_TIMEOUT_S,
         volumes: int = VOLUMES,
         keep: bool = False,
+        network_policy: bool = True,
         say: Callable[[str], object] = lambda line: print(f"# {line}", file=sys.stderr),
+        on_locked: Callable[[], object] = lambda: None,
     ) -> Cluster:
-        """Start everything and return once the node is Ready, CoreDNS answers and the volumes exist.
+        """Start everything and return once the node is Ready, CoreDNS answers, NetworkPolicy
+        is enforced and the volumes exist.
 
         `bin_dir` holds build.sh's binaries (built, or found in the cache, when not given).
         Waits up to `lock_timeout_s` for another node cluster on the machine to stop.
         `keep` leaves the cluster's folder (logs, certificates) behind on stop.
+        `network_policy=False` runs no enforcer: NetworkPolicies are stored and ignored, as
+        on a cluster whose network plugin does not implement them.
+        `on_locked` runs once the machine is this cluster's and before it changes anything
+        (a test reads the machine's state there: before the lock, another cluster may be up).
         """
         install_node_packages()
         bin_dir = bin_dir or build_binaries(groups=("all",))
@@ -92,9 +100,10 @@ class Cluster:
                 say(f"cleaning up after an earlier node cluster that did not stop ({leftover.root})")
                 leftover.undo()
                 shutil.rmtree(leftover.root, ignore_errors=True)
+            on_locked()
             root = Path(tempfile.mkdtemp(prefix="jobq-kube-"))
             changes = host.HostChanges(root)
-            cluster = cls(bin_dir, lock, changes, Processes(root / "logs"), keep=keep)
+            cluster = cls(bin_dir, lock, changes, Processes(root / "logs"), keep=keep, network_policy=network_policy)
         except BaseException:
             lock.release()
             raise
@@ -240,6 +249,10 @@ class Cluster:
         self._wait_http(f"http://127.0.0.1:{self._ports['proxy']}/healthz", deadline, "kube-proxy")
         self._wait_http(f"http://127.0.0.1:{self._ports['dns-ready']}/ready", deadline, "CoreDNS")
         self._wait_for(deadline, "node Ready", self._node_ready)
+        if self.network_policy:
+            # It finds its Node at start: only now can it run. No pod of a user's runs before its first sync.
+            self._start_kube_router(pki, node_dir)
+            self._wait_for(deadline, "kube-router's first sync of NetworkPolicy", netpol.synced)
         self._wait_for(deadline, "the default ServiceAccount", self._default_service_account)
         self._recycler = local_volumes.Recycler(self.kubectl, node_dir / "volumes")
         self._recycler.start()
@@ -284,6 +297,16 @@ class Cluster:
         corefile = node_dir / "Corefile"
         corefile.write_text(components.corefile(kubeconfig, self._ports["dns-health"], self._ports["dns-ready"]))
         self.processes.spawn("coredns", self.bin_dir / "coredns", "-conf", str(corefile), cwd=node_dir)
+
+    def _start_kube_router(self, pki: Pki, node_dir: Path) -> None:
+        client = pki.issue("kube-router", addons.KUBE_ROUTER_USER, client=True)
+        # In the node's folder, so the kubeconfig in its command line names the folder that
+        # host.py's undo looks for when it kills what a crashed run left.
+        kubeconfig = node_dir / "kube-router.kubeconfig"
+        shutil.move(self.control_plane.write_kubeconfig("kube-router", client), kubeconfig)
+        args = components.kube_router_args(kubeconfig, SERVICE_CLUSTER_IP_RANGE)
+        env = netpol.environment(node_dir, addons.NODE_NAME)
+        self.processes.spawn("kube-router", self.bin_dir / "kube-router", *args, cwd=node_dir, env=env)
 
     def _node_ready(self) -> bool:
         result = self.kubectl("get", "node", addons.NODE_NAME, "-o", "json", check=False)
@@ -335,7 +358,7 @@ def _without_iptables(node_dir: Path) -> dict[str, str]:
 
 def _up(args: argparse.Namespace) -> int:
     return run_in_foreground(
-        lambda: Cluster.start(keep=args.keep),
+        lambda: Cluster.start(keep=args.keep, network_policy=args.network_policy),
         lambda cluster, took_s: (
             f"cluster with a node ready in {took_s:.1f}s at {cluster.control_plane.server}; "
             f"kubectl and helm are in {cluster.bin_dir}"
@@ -349,6 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start a cluster with a node, print KUBECONFIG=..., stop on Ctrl-C")
     up.add_argument("--keep", action="store_true", help="keep the cluster's folder (logs, certificates) after stopping")
+    up.add_argument(
+        "--no-network-policy",
+        dest="network_policy",
+        action="store_false",
+        help="run no NetworkPolicy enforcer (kube-router): policies are stored and ignored",
+    )
     return _up(parser.parse_args(argv))
 
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Make sure the node's Debian packages are installed: the container runtime (containerd,
-# runc), the CNI plugins, the firewall tools kube-proxy and the node drive (nftables,
-# iptables, conntrack), and busybox-static, whose binary tests/cluster packs into a tiny
-# image. Installs only what is missing, without letting containerd start its system
-# service (the node runs its own containerd under the cluster's folder).
+# runc), the CNI plugins, the firewall tools kube-proxy, kube-router and the node drive
+# (nftables, iptables, ipset, conntrack), and busybox-static, whose binary tests/cluster
+# packs into a tiny image. Installs only what is missing, without letting containerd start
+# its system service (the node runs its own containerd under the cluster's folder).
 #
 #   tools/kube/packages.sh
 set -euo pipefail
 
-packages=(containerd runc containernetworking-plugins iptables nftables socat conntrack busybox-static)
+packages=(containerd runc containernetworking-plugins iptables ipset nftables socat conntrack busybox-static)
 
 missing=()
 for package in "${packages[@]}"; do

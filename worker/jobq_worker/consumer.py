@@ -93,6 +93,8 @@ class QueueConsumer:
         self.taking = True  # False while the queue is paused here or the worker drains
         self._acks: list[str] = []
         self._changed = asyncio.Event()  # a slot freed, a message was published, or `taking` changed
+        self._between_takes = asyncio.Event()  # clear while a take is under way
+        self._between_takes.set()
 
     def wake(self) -> None:
         """Look at the queue now (an enqueue was published, or the pick rules changed)."""
@@ -103,20 +105,29 @@ class QueueConsumer:
         while True:
             self._changed.clear()
             free = self.slots.reserve(self) if self.taking else 0
+            self._between_takes.clear()
             try:
-                taken = await self._take(free)
-            except BaseException:
-                self.slots.give_back(free)
-                raise
-            self.slots.give_back(free - len(taken))
-            for delivery in taken:
-                task = asyncio.create_task(self._run(delivery))
-                self.tasks.add(task)
+                try:
+                    taken = await self._take(free)
+                except BaseException:
+                    self.slots.give_back(free)
+                    raise
+                self.slots.give_back(free - len(taken))
+                for delivery in taken:
+                    task = asyncio.create_task(self._run(delivery))
+                    self.tasks.add(task)
+            finally:
+                self._between_takes.set()
             if free == 0 or len(taken) < free:
                 # Full, or the queue has nothing due: wait for a slot, a wake-up, or the poll.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.poll_s):
                         await self._changed.wait()
+
+    async def settled(self) -> None:
+        """Return once no take is under way. With `taking` off, every delivery this consumer
+        will ever run is then in `tasks`: a take that began before still starts what it took."""
+        await self._between_takes.wait()
 
     async def flush(self) -> None:
         """Acknowledge what finished, taking nothing (the last call before stopping)."""

@@ -290,10 +290,15 @@ class WorkerService:
         """Stop taking jobs; let running ones finish up to the drain time; hand back the rest."""
         self._draining = True
         self._apply_pick_rules()
-        running = [t for c in self._consumers.values() for t in c.tasks if not t.done()]
+        # A take under way when the drain began still starts the jobs it brings; they
+        # must be drained too, not left running while the connections close.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(c.settled() for c in self._consumers.values())), FLUSH_S)
+        running = self._running_jobs()
         if running:
             log.info("draining %d running job(s) for up to %.0fs", len(running), self.settings.drain_s)
-            _, pending = await asyncio.wait(running, timeout=self.settings.drain_s)
+            await asyncio.wait(running, timeout=self.settings.drain_s)
+            pending = self._running_jobs()
             if pending:
                 log.info("handing back %d job(s) still running", len(pending))
                 for task in pending:
@@ -307,6 +312,9 @@ class WorkerService:
                     await asyncio.wait_for(consumer.flush(), FLUSH_S)
                 except TimeoutError:
                     log.warning("queue %s: acknowledgements not sent within %.0fs on stopping", queue, FLUSH_S)
+
+    def _running_jobs(self) -> list[asyncio.Task[None]]:
+        return [t for c in self._consumers.values() for t in c.tasks if not t.done()]
 
     # -- the process ----------------------------------------------------------------
 

@@ -209,6 +209,32 @@ topologySpreadConstraints:
 {{- end }}
 {{- end }}
 
+{{/*
+A component's affinity: its `affinity` value, plus a podAntiAffinity on
+`kubernetes.io/hostname` for the component's own pods when `podAntiAffinityPreset` is
+soft (preferred) or hard (required) and `affinity` has no podAntiAffinity of its own. Call
+with (dict "root" $ "component" "api"); renders nothing when there is no affinity at all.
+*/}}
+{{- define "jobq.affinity" -}}
+{{- $values := get .root.Values .component }}
+{{- $affinity := deepCopy ($values.affinity | default dict) }}
+{{- $preset := $values.podAntiAffinityPreset | default "" }}
+{{- if and $preset (not (hasKey $affinity "podAntiAffinity")) }}
+{{- $labels := include "jobq.selectorLabels" (dict "root" .root "component" .component) | fromYaml }}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" $labels) }}
+{{- if eq $preset "hard" }}
+{{- $_ := set $affinity "podAntiAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (list $term)) }}
+{{- else }}
+{{- $weighted := dict "weight" 100 "podAffinityTerm" $term }}
+{{- $_ := set $affinity "podAntiAffinity" (dict "preferredDuringSchedulingIgnoredDuringExecution" (list $weighted)) }}
+{{- end }}
+{{- end }}
+{{- with $affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
 {{/* Hook events of the migration Job: after install when the bundled PostgreSQL only appears with the release. */}}
 {{/*
 Whether the migration runs as a Helm hook: asked for (migration.helmHook), and the
