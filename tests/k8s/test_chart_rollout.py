@@ -1,15 +1,22 @@
 """What a rollout of the api needs from the chart: a terminating api pod keeps serving for
 `api.shutdownDelaySeconds` (a preStop sleep) while kube-proxy stops sending it new
 connections. tests/cluster/test_chart_on_a_node.py shows the behaviour on a real node: no
-refused connection through the Service while `helm upgrade` rolls the api."""
+refused connection through the Service while `helm upgrade` rolls the api. And a plain
+migration Job (k8s/) expires, so the Jobs of older versions do not pile up."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
+import yaml
 
 from tests.k8s.kube import Kube
-from tests.k8s.test_chart import CHART, RELEASE, helm_args
+from tests.k8s.test_chart import CHART, EXTERNAL_DB, EXTERNAL_REDIS, RELEASE, helm_args
 from tests.k8s.test_chart_pods import pod_specs
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "k8s"
 
 
 def api_container(kube: Kube, *values: str) -> dict[str, object]:
@@ -32,3 +39,25 @@ def test_a_shutdown_delay_out_of_range_is_refused_naming_the_value(kube: Kube, b
     result = kube.helm("template", RELEASE, CHART, *helm_args(f"api.shutdownDelaySeconds={bad}"), check=False)
     assert result.returncode != 0
     assert "shutdownDelaySeconds" in result.stderr
+
+
+def migration_job(kube: Kube, *values: str) -> dict[str, Any]:
+    stream = kube.helm("template", RELEASE, CHART, *helm_args(*values)).stdout
+    (job,) = [o for o in yaml.safe_load_all(stream) if o and o["kind"] == "Job"]
+    return dict(job)
+
+
+def test_a_plain_migration_job_expires_when_asked_and_k8s_sets_a_day(kube: Kube) -> None:
+    assert "ttlSecondsAfterFinished" not in migration_job(kube)["spec"], "kept by default"
+    assert migration_job(kube, "migration.ttlSecondsAfterFinished=3600")["spec"]["ttlSecondsAfterFinished"] == 3600
+    assert migration_job(kube, "migration.ttlSecondsAfterFinished=0")["spec"]["ttlSecondsAfterFinished"] == 0
+    # A hook's Job is Helm's to delete (hook-delete-policy), with or without the setting.
+    hook = migration_job(
+        kube,
+        *("postgresql.enabled=false", f"externalDatabase.url={EXTERNAL_DB}"),
+        *("redis.enabled=false", f"externalRedis.url={EXTERNAL_REDIS}", "migration.ttlSecondsAfterFinished=60"),
+    )
+    assert "helm.sh/hook" in hook["metadata"]["annotations"] and "ttlSecondsAfterFinished" not in hook["spec"]
+
+    (plain,) = [o for o in yaml.safe_load_all(MANIFESTS.joinpath("migration-job.yaml").read_text()) if o]
+    assert plain["spec"]["ttlSecondsAfterFinished"] == 86400
