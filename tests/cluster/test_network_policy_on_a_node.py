@@ -1,7 +1,8 @@
 """The chart's NetworkPolicies as behaviour, on a node that enforces them (kube-router):
 the api answers its `apiFrom` namespace and the `metricsFrom` scraper and no other pod,
-`helm test`'s pod is let in, and the bundled PostgreSQL and Redis answer this release's
-jobq pods only, whose jobs still run.
+`helm test`'s pod is let in, the workers and the operator take connections from the
+scraper on their metrics port only, and the bundled PostgreSQL and Redis answer this
+release's jobq pods only, whose jobs still run.
 
 One release for the module, with client pods in three namespaces of their own and in the
 release's. Connections are real TCP connections opened by python in pods of the api image.
@@ -36,6 +37,8 @@ SCRAPER_LABELS = {"app.kubernetes.io/name": "prometheus"}
 API_PORT = 80  # the api Service's port (api.service.port)
 POSTGRESQL_PORT = 5432
 REDIS_PORT = 6379
+WORKER_METRICS_PORT = 8081  # worker.metricsPort
+OPERATOR_METRICS_PORT = 8082  # operator.metricsPort
 CONNECT_TIMEOUT_S = 3
 # How long a new pod may wait for kube-router to add it to a policy's address sets.
 PROGRAMMED_WITHIN_S = 30
@@ -258,3 +261,18 @@ def test_the_bundled_postgresql_and_redis_answer_only_this_releases_jobq_pods_wh
         done = release.wait_for_status(client, job["id"], {"succeeded", "dead"}, timeout_s=60)
     assert done["status"] == "succeeded", done
     assert any(done["worker_id"].startswith(f"{pod}-") for pod in workers), (done["worker_id"], workers)
+
+
+def test_the_workers_and_the_operator_take_connections_only_from_the_scraper_on_their_metrics_port(
+    setup: Setup,
+) -> None:
+    release = setup.release
+    for component, port in (("worker", WORKER_METRICS_PORT), ("operator", OPERATOR_METRICS_PORT)):
+        pod_ip = release.pods(component)[0]["status"]["podIP"]
+        eventually(
+            f"{setup.scraper} let into the {component}'s metrics",
+            lambda ip=pod_ip, port=port: setup.scraper.connect(ip, port, "/metrics"),
+            is_open,
+        )
+        for prober in (setup.scraper_neighbour, setup.beside, setup.client):
+            assert_refused(prober, pod_ip, port)
