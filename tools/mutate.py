@@ -471,8 +471,13 @@ def run_side_by_side(
     # A task waits for a lane only after one was taken, so they start in the order given.
     with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
         futures = [pool.submit(in_a_free_lane, m) for m in mutations]
-        for future in as_completed(futures):
-            yield future.result()
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:
+            # Ctrl-C or a failure: the mutations not yet started are not started at all.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def check_catchers(

@@ -131,8 +131,10 @@ class NodeCluster:
         self.wait_for(f"pod {namespace}/{name} in {phases}", reached, timeout_s)
 
 
-# A module's cluster waits this long for another module's (one node per machine): make
-# test runs two modules at once (pytest-xdist), and a module of e2e tests lasts minutes.
+# A module's cluster waits this long for another's (one node per machine): make test
+# gives this folder's files to one pytest process (tests/support/xdist_scopes.py), but a
+# second test run on the machine (a helper's, the mutation check's) may hold the node, and
+# a module of e2e tests lasts minutes.
 LOCK_WAIT_S = 1800.0
 
 

@@ -326,13 +326,17 @@ def test_helm_upgrade_with_a_changed_config_under_a_steady_load_rolls_every_pod_
                 lambda: not old_pods & {p["metadata"]["name"] for p in release.all_pods()},
                 timeout_s=DRAIN_S + 15 + 60,
             )
-            time.sleep(3)  # and a few more submits to the new pods alone
+            # And a few more submits, to the new pods alone.
+            accepted_by_then = len(load.accepted)
+            release.node.wait_for("submits to the new pods", lambda: len(load.accepted) >= accepted_by_then + 10)
         finally:
             load.stop.set()
             thread.join(timeout=30)
 
         assert load.failures == [], f"{len(load.failures)} failures among {len(load.answers)} answers"
         assert len(load.accepted) >= 50, f"only {len(load.accepted)} jobs accepted: the load was not steady"
+        unavailable = load.answers.count(503)
+        assert unavailable <= len(load.answers) // 10, f"{unavailable} of {len(load.answers)} answers were 503"
         done = [
             release.wait_for_status(client, job_id, {"succeeded", "dead"}, timeout_s=120) for job_id in load.accepted
         ]

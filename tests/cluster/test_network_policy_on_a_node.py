@@ -215,8 +215,11 @@ def is_closed(result: dict[str, Any]) -> bool:
 
 
 def assert_refused(prober: Prober, host: str, port: int) -> None:
-    """`prober` cannot reach host:port (polled: a refusal may need the target's chain programmed)."""
+    """`prober` cannot reach host:port (polled: a refusal may need the target's chain programmed),
+    twice in a row: one probe timing out on a busy node proves nothing by itself."""
     eventually(f"{prober} kept from {host}:{port}", lambda: prober.connect(host, port), is_closed)
+    again = prober.connect(host, port)
+    assert is_closed(again), f"{prober} reached {host}:{port} right after being kept out: {again}"
 
 
 def test_the_api_answers_its_apifrom_namespace_and_no_pod_of_any_other(setup: Setup) -> None:

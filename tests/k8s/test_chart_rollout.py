@@ -30,6 +30,15 @@ def test_a_terminating_api_pod_sleeps_before_it_stops_serving_by_default(kube: K
     assert api_container(kube, "api.shutdownDelaySeconds=12")["lifecycle"] == {"preStop": {"sleep": {"seconds": 12}}}
 
 
+def test_the_grace_period_leaves_thirty_seconds_after_the_sleep(kube: Kube) -> None:
+    def grace(*values: str) -> object:
+        stream = kube.helm("template", RELEASE, CHART, *helm_args(*values)).stdout
+        return pod_specs(stream)[f"Deployment/{RELEASE}-jobq-api"]["terminationGracePeriodSeconds"]
+
+    assert grace() == 35
+    assert grace("api.shutdownDelaySeconds=120") == 150
+
+
 def test_a_shutdown_delay_of_zero_renders_no_pre_stop_hook(kube: Kube) -> None:
     assert "lifecycle" not in api_container(kube, "api.shutdownDelaySeconds=0")
 
@@ -61,3 +70,10 @@ def test_a_plain_migration_job_expires_when_asked_and_k8s_sets_a_day(kube: Kube)
 
     (plain,) = [o for o in yaml.safe_load_all(MANIFESTS.joinpath("migration-job.yaml").read_text()) if o]
     assert plain["spec"]["ttlSecondsAfterFinished"] == 86400
+
+
+def test_a_kubernetes_older_than_the_pre_stop_sleep_action_is_refused_by_name(kube: Kube) -> None:
+    # The sleep action of a preStop hook is on by default from Kubernetes 1.30.
+    result = kube.helm("template", RELEASE, CHART, "--kube-version", "1.29.0", check=False)
+    assert result.returncode != 0 and "kubeVersion: >=1.30.0-0" in result.stderr, result.stderr
+    assert kube.helm("template", RELEASE, CHART, "--kube-version", "1.30.0").returncode == 0

@@ -132,17 +132,19 @@ class HostChanges:
     root: Path
     saved_sysctls: dict[str, str] = field(default_factory=dict)
     cni_cache_existed: bool = True
-    # Until read off the machine: keep the `ip filter` table, delete no set kube-router did not make.
-    netpol_before: netpol.Before = field(default_factory=lambda: netpol.Before(True, frozenset()))
+    # None until read off the machine (and in a state file of a node without an enforcer):
+    # then nothing of the enforcer's kind is removed.
+    netpol_before: netpol.Before | None = None
 
     def _save(self) -> None:
         state = {
             "root": str(self.root),
             "saved_sysctls": self.saved_sysctls,
             "cni_cache_existed": self.cni_cache_existed,
-            "filter_table_existed": self.netpol_before.filter_table_existed,
-            "ipsets_before": sorted(self.netpol_before.ipsets),
         }
+        if self.netpol_before is not None:
+            state["filter_table_existed"] = self.netpol_before.filter_table_existed
+            state["ipsets_before"] = sorted(self.netpol_before.ipsets)
         STATE_FILE.write_text(json.dumps(state) + "\n")
 
     @classmethod
@@ -152,8 +154,9 @@ class HostChanges:
             state = json.loads(STATE_FILE.read_text())
         except FileNotFoundError:
             return None
-        # A state file written before the node ran an enforcer: keep the `ip filter` table.
-        before = netpol.Before(state.get("filter_table_existed", True), frozenset(state.get("ipsets_before", [])))
+        before = None
+        if "filter_table_existed" in state:
+            before = netpol.Before(state["filter_table_existed"], frozenset(state["ipsets_before"]))
         return cls(Path(state["root"]), state["saved_sysctls"], state["cni_cache_existed"], before)
 
     def apply(self) -> None:
@@ -163,6 +166,12 @@ class HostChanges:
             # machine kind); on a v2-only layout the folders below would land in the wrong place.
             raise RuntimeError(f"the node needs cgroup v1 hierarchies (cpu, memory, pids) under {CGROUP_FS}")
         self.cni_cache_existed = CNI_CACHE.exists()
+        found = netpol.present()
+        if found:
+            raise RuntimeError(
+                f"kube-router's chains or ipsets are on this machine already ({', '.join(found[:4])}): another"
+                " NetworkPolicy controller (k3s's, kube-router's) runs here, and the node would remove them as its own"
+            )
         self.netpol_before = netpol.Before.now()
         self._save()
         # The guard goes in before anything can forward: ip_forward comes after it.
@@ -225,7 +234,9 @@ class HostChanges:
         if _link_exists(BRIDGE):
             step(f"delete {BRIDGE}", lambda: _ip("link", "del", BRIDGE))
         # kube-router is gone by now (killed above at the latest): its chains and sets go.
-        step("remove the NetworkPolicy enforcer's chains and ipsets", lambda: netpol.remove(self.netpol_before))
+        if self.netpol_before is not None:
+            before = self.netpol_before
+            step("remove the NetworkPolicy enforcer's chains and ipsets", lambda: netpol.remove(before))
         # The guard last: nothing is left that it guarded.
         for table in OWN_TABLES:
             if _nft_ok("list", "table", *table):

@@ -8,7 +8,9 @@ those chains sit in nftables beside kube-proxy's tables and host.py's guard, whi
 pod traffic first (priority -200) and still rejects anything bound off the machine.
 
 kube-router's chains and sets carry fixed prefixes; `remove` deletes exactly those (and
-the `ip filter` table if the node made it), whether kube-router stopped or was killed.
+the `ip filter` table if the node made it), whether kube-router stopped or was killed. A
+machine that has such chains or sets before the node starts (k3s's policy controller is
+kube-router's) gets no node: they would be taken for the node's own.
 """
 
 from __future__ import annotations
@@ -95,6 +97,16 @@ def ipset_names() -> list[str]:
 def ours(chain: str) -> bool:
     """Whether an iptables chain is one of kube-router's."""
     return chain.startswith(CHAIN_PREFIXES)
+
+
+def present() -> list[str]:
+    """kube-router's chains and ipsets on the machine now (another controller's, or a killed
+    node's before its leftovers are undone)."""
+    chains = []
+    if filter_table_exists():
+        rules = _run(IPTABLES, "-t", "filter", "-S").stdout.splitlines()
+        chains = [words[1] for words in map(shlex.split, rules) if words[:1] == ["-N"]]
+    return leftovers([*chains, *ipset_names()])
 
 
 def remove(before: Before) -> None:

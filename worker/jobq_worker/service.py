@@ -290,20 +290,24 @@ class WorkerService:
         """Stop taking jobs; let running ones finish up to the drain time; hand back the rest."""
         self._draining = True
         self._apply_pick_rules()
+        # One deadline for the whole drain: the pod's grace period is JOBQ_DRAIN_S plus a margin.
+        deadline = asyncio.get_running_loop().time() + self.settings.drain_s
         # A take under way when the drain began still starts the jobs it brings; they
         # must be drained too, not left running while the connections close.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*(c.settled() for c in self._consumers.values())), FLUSH_S)
+            async with asyncio.timeout_at(deadline):
+                await asyncio.gather(*(c.settled() for c in self._consumers.values()))
         running = self._running_jobs()
         if running:
             log.info("draining %d running job(s) for up to %.0fs", len(running), self.settings.drain_s)
-            await asyncio.wait(running, timeout=self.settings.drain_s)
-            pending = self._running_jobs()
-            if pending:
-                log.info("handing back %d job(s) still running", len(pending))
-                for task in pending:
-                    task.cancel()
-                await asyncio.wait(pending, timeout=10)
+            await asyncio.wait(running, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+        # Read again: a take that outlived the wait for it (a stalled Redis) may have started more.
+        pending = self._running_jobs()
+        if pending:
+            log.info("handing back %d job(s) still running", len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=10)
         for queue, consumer in self._consumers.items():
             # Bounded: a Redis that stopped answering must not hold the stop (the acks
             # not sent leave messages whose claims are already settled in PostgreSQL).
