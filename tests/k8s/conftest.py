@@ -62,6 +62,12 @@ def namespace(kube: Kube) -> Iterator[str]:
     """A fresh namespace for one test, deleted afterwards."""
     name = f"jobq-test-{uuid.uuid4().hex[:8]}"
     kube.kubectl("create", "namespace", name)
+    # The API server admits no pod before the controller-manager made the namespace's
+    # default ServiceAccount, a moment later (longer on a busy machine).
+    kube.until(
+        lambda: kube.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+        what=f"the default ServiceAccount of {name}",
+    )
     yield name
     kube.kubectl("delete", "namespace", name, "--wait=false")
 

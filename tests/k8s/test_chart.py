@@ -242,7 +242,10 @@ def test_network_policies_let_only_jobq_pods_reach_the_bundled_servers(kube: Kub
     api_port = 8123  # not the default: the api's policy must follow api.port
     install(kube, namespace, "networkPolicy.enabled=true", f"api.port={api_port}")
 
-    assert names(kube, "networkpolicies", namespace) == {"demo-jobq-api", "demo-jobq-postgresql", "demo-jobq-redis"}
+    assert names(kube, "networkpolicies", namespace) == {
+        *("demo-jobq-api", "demo-jobq-worker", "demo-jobq-operator", "demo-jobq-no-ingress"),
+        *("demo-jobq-postgresql", "demo-jobq-redis"),
+    }
 
     def pods(label_selector: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = kube.get("pods", "-l", label_selector, "-n", namespace)["items"]
