@@ -305,8 +305,8 @@ class SteadyLoad:
 def test_helm_upgrade_with_a_changed_config_under_a_steady_load_rolls_every_pod_and_loses_no_job(
     release: Release,
 ) -> None:
-    old_pods = {p["metadata"]["name"] for p in release.all_pods() if p["metadata"]["labels"].get(
-        "app.kubernetes.io/component") in ("api", "worker", "operator")}  # fmt: skip
+    rolled = ("api", "worker", "operator")
+    old_pods = {p["metadata"]["name"] for p in release.all_pods() if component_of(p) in rolled}
     values = copy.deepcopy(release.values)
     values["config"]["logLevel"] = "DEBUG"  # a config change: the checksum annotations roll the pods
     values_file = release.node.cluster.root / f"{release.namespace}-upgrade-values.json"
@@ -342,9 +342,8 @@ def test_helm_upgrade_with_a_changed_config_under_a_steady_load_rolls_every_pod_
         ]
         finished_long = release.wait_for_status(client, long["id"], {"succeeded", "dead"}, timeout_s=120)
 
-    new_pods = {p["metadata"]["name"]: p for p in release.pods() if p["metadata"]["labels"].get(
-        "app.kubernetes.io/component") in ("api", "worker", "operator")}  # fmt: skip
-    assert {c for c in map(component_of, new_pods.values())} == {"api", "worker", "operator"}
+    new_pods = {p["metadata"]["name"]: p for p in release.pods() if component_of(p) in rolled}
+    assert set(map(component_of, new_pods.values())) == set(rolled)
     assert not old_pods & new_pods.keys(), "every api, worker and operator pod was replaced"
     odd = [j for j in done if (j["status"], j["attempts"]) != ("succeeded", 1)]
     assert odd == [], [{k: j[k] for k in ("id", "status", "attempts", "history", "worker_id", "error")} for j in odd]

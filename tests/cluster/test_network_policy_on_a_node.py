@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -274,7 +275,7 @@ def test_the_workers_and_the_operator_take_connections_only_from_the_scraper_on_
         pod_ip = release.pods(component)[0]["status"]["podIP"]
         eventually(
             f"{setup.scraper} let into the {component}'s metrics",
-            lambda ip=pod_ip, port=port: setup.scraper.connect(ip, port, "/metrics"),
+            partial(setup.scraper.connect, pod_ip, port, "/metrics"),
             is_open,
         )
         for prober in (setup.scraper_neighbour, setup.beside, setup.client):

@@ -68,15 +68,20 @@ def test_exec_runs_a_command_in_the_pod(node_cluster: NodeCluster, namespace: st
     assert result.stdout.strip() == f"42 from {sleeper}"
 
 
-def test_a_service_answers_by_cluster_ip_and_dns_name_from_another_pod(
-    node_cluster: NodeCluster, namespace: str, sleeper: str
-) -> None:
-    web = busybox_pod(
+def web_pod(node_cluster: NodeCluster) -> dict[str, object]:
+    """A busybox pod `web` (label app=web) serving "served-by-web" over HTTP on port 8080, Ready once it listens."""
+    return busybox_pod(
         "web",
         node_cluster.busybox,
         "mkdir -p /www && echo served-by-web > /www/index.html && exec httpd -f -p 8080 -h /www",
         container={"readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}},
     )
+
+
+def test_a_service_answers_by_cluster_ip_and_dns_name_from_another_pod(
+    node_cluster: NodeCluster, namespace: str, sleeper: str
+) -> None:
+    web = web_pod(node_cluster)
     service: dict[str, object] = {
         "apiVersion": "v1",
         "kind": "Service",
@@ -184,12 +189,7 @@ def test_the_charts_bundled_postgresql_and_redis_claims_bind(node_cluster: NodeC
 
 
 def test_a_network_policy_lets_in_only_the_pods_it_names(node_cluster: NodeCluster, namespace: str) -> None:
-    web = busybox_pod(
-        "web",
-        node_cluster.busybox,
-        "mkdir -p /www && echo served-by-web > /www/index.html && exec httpd -f -p 8080 -h /www",
-        container={"readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}},
-    )
+    web = web_pod(node_cluster)
     policy: dict[str, object] = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",

@@ -102,10 +102,7 @@ def ours(chain: str) -> bool:
 def present() -> list[str]:
     """kube-router's chains and ipsets on the machine now (another controller's, or a killed
     node's before its leftovers are undone)."""
-    chains = []
-    if filter_table_exists():
-        rules = _run(IPTABLES, "-t", "filter", "-S").stdout.splitlines()
-        chains = [words[1] for words in map(shlex.split, rules) if words[:1] == ["-N"]]
+    chains = _chains(_filter_rules()) if filter_table_exists() else []
     return leftovers([*chains, *ipset_names()])
 
 
@@ -113,8 +110,8 @@ def remove(before: Before) -> None:
     """Delete kube-router's chains, the jumps into them and its ipsets; then the `ip filter`
     table if the node made it and nothing else is in it. Tolerates what is already gone."""
     if filter_table_exists():
-        rules = _run(IPTABLES, "-t", "filter", "-S").stdout.splitlines()
-        chains = [words[1] for words in map(shlex.split, rules) if words[:1] == ["-N"] and ours(words[1])]
+        rules = _filter_rules()
+        chains = [chain for chain in _chains(rules) if ours(chain)]
         # The jumps from the built-in chains first: a chain still jumped to cannot be deleted.
         for words in map(shlex.split, rules):
             if words[:1] == ["-A"] and not ours(words[1]) and _target(words) in chains:
@@ -136,6 +133,16 @@ def leftovers(names: Iterable[str]) -> list[str]:
     return sorted(n for n in names if ours(n) or n.startswith(IPSET_PREFIXES))
 
 
+def _filter_rules() -> list[str]:
+    """`iptables -S` of the filter table: a `-N chain` line per chain, an `-A chain ...` per rule."""
+    return _run(IPTABLES, "-t", "filter", "-S").stdout.splitlines()
+
+
+def _chains(rules: list[str]) -> list[str]:
+    """The chains `rules` (`_filter_rules`) create."""
+    return [words[1] for words in map(shlex.split, rules) if words[:1] == ["-N"]]
+
+
 def _target(words: list[str]) -> str | None:
     for flag in ("-j", "-g"):
         if flag in words[:-1]:
@@ -145,8 +152,7 @@ def _target(words: list[str]) -> str | None:
 
 def _empty_filter_table() -> bool:
     """Only iptables-nft's built-in chains remain, without rules, accepting."""
-    rules = _run(IPTABLES, "-t", "filter", "-S").stdout.splitlines()
-    return sorted(rules) == sorted(f"-P {chain} ACCEPT" for chain in BUILTIN_CHAINS)
+    return sorted(_filter_rules()) == sorted(f"-P {chain} ACCEPT" for chain in BUILTIN_CHAINS)
 
 
 def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
