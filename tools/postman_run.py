@@ -93,6 +93,13 @@ RUN: list[Step] = [
         query={"tag": MARK, "status": "scheduled", "limit": "10"},
         expect={'body.jobs.some(j => j.id === pm.collectionVariables.get("jobId"))': True},
     ),
+    Step(
+        "Count jobs",
+        "GET /v1/jobs/count",
+        200,
+        query={"tag": MARK, "status": "scheduled"},
+        expect={"body.count.exact": True, "body.count.value >= 1": True},
+    ),
     Step("Run a delayed job now", "POST /v1/jobs/{job_id}/run-now", 200, expect={"body.status": "queued"}),
     Step(
         "Cancel a job",

@@ -154,6 +154,19 @@ class JobListOut(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
 
 
+class JobCount(BaseModel):
+    """A number of jobs, exact or estimated."""
+
+    value: int = Field(ge=0)
+    exact: bool = Field(description="false: PostgreSQL's estimate, given when more than 10,000 match.")
+
+
+class JobCountOut(BaseModel):
+    """How many jobs match the filters."""
+
+    count: JobCount
+
+
 class BatchOut(BaseModel):
     """Submitted jobs, in request order."""
 

@@ -129,6 +129,7 @@ class Client:
     submit_batch = _method(ops.submit_batch)
     get_job = _method(ops.get_job)
     list_jobs = _method(ops.list_jobs)
+    count_jobs = _method(ops.count_jobs)
     cancel_job = _method(ops.cancel_job)
     retry_job = _method(ops.retry_job)
     run_job_now = _method(ops.run_job_now)

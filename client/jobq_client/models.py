@@ -237,6 +237,19 @@ class DeadGroupRetryOut(Answer):
     truncated: bool = Field(description="True when older dead jobs were not read: more of the group may be there.")
 
 
+class JobCount(Answer):
+    """A number of jobs, exact or estimated."""
+
+    value: int
+    exact: bool = Field(description="false: PostgreSQL's estimate, given when more than 10,000 match.")
+
+
+class JobCountOut(Answer):
+    """How many jobs match the filters."""
+
+    count: JobCount
+
+
 class JobEventData(Answer):
     """A `job` event's data: the job's fields a list row or a job page patches itself with."""
 

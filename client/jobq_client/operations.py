@@ -23,6 +23,7 @@ from .calls import Call, Read
 from .errors import ApiError, JobqError
 from .models import (
     BatchOut,
+    JobCountOut,
     JobIn,
     JobListOut,
     JobOut,
@@ -227,6 +228,15 @@ def list_jobs(*, limit: int | None = None, cursor: str | None = None, **filters:
         "GET", "/v1/jobs", Read(JobListOut), params=_params(**given, limit=limit, cursor=cursor), safe=True
     )
     return page
+
+
+@takes_filters
+def count_jobs(**filters: Unpack[JobFilters]) -> Op[JobCountOut]:
+    """How many jobs `list_jobs` with these filters lists (`GET /v1/jobs/count`): `count.value`,
+    exact when `count.exact`, else PostgreSQL's estimate (given above 10,000)."""
+    given = {name: filters.get(name) for name in JobFilters.__annotations__}
+    counted: JobCountOut = yield Call("GET", "/v1/jobs/count", Read(JobCountOut), params=_params(**given), safe=True)
+    return counted
 
 
 def _params(**values: Any) -> tuple[tuple[str, str], ...]:

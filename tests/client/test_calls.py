@@ -130,6 +130,8 @@ async def test_listing_filters_and_iterating_follows_every_page(
     assert (await jobq.list_jobs(type="jobq.noop", queue="default", payload=["n=3"])).jobs[0].id == mine[3].id
     after = (await jobq.list_jobs(created_after=mine[5].created_at)).jobs
     assert {j.id for j in mine[6:]} <= {j.id for j in after} and mine[4].id not in {j.id for j in after}
+    counted = (await jobq.count_jobs(tag="mine", status=["queued", "scheduled"])).count
+    assert (counted.value, counted.exact) == (8, True)
 
     before = counting.count("GET", "/v1/jobs")
     every = await jobq.iter_jobs(tag="mine", status="queued", page_size=3)

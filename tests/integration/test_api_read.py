@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 
-from tests.integration.api_helpers import Json, set_job, submit, submit_batch
+from tests.integration.api_helpers import Json, assert_problem, set_job, submit, submit_batch
 
 
 async def list_ids(api: httpx.AsyncClient, auth: dict[str, str], params: object = None) -> list[str]:
@@ -130,3 +130,18 @@ async def test_a_filtered_list_pages_within_its_filter(api: httpx.AsyncClient, a
     assert [len(first["jobs"]), len(second["jobs"])] == [3, 1]
     assert second["next_cursor"] is None
     assert all(j["tags"] == ["odd"] for j in first["jobs"] + second["jobs"])
+
+
+async def test_a_count_takes_the_lists_filters_and_names_a_bad_one(
+    api: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    jobs = (await submit_batch(api, auth, [{"type": "jobq.noop", "tags": ["counted"]} for _ in range(3)]))["jobs"]
+    await submit(api, auth, type="jobq.noop", tags=["other"])
+
+    counted = await api.get("/v1/jobs/count", params={"tag": "counted", "status": "queued"}, headers=auth)
+    assert counted.status_code == 200, counted.text
+    assert counted.json() == {"count": {"value": len(jobs), "exact": True}}
+    assert (await api.get("/v1/jobs/count", params={"tag": "none"}, headers=auth)).json()["count"]["value"] == 0
+
+    assert_problem(await api.get("/v1/jobs/count", params={"status": "lost"}, headers=auth), 422, "status[0]")
+    assert_problem(await api.get("/v1/jobs/count", params={"payload": "no-equals"}, headers=auth), 422, "payload[0]")

@@ -19,13 +19,13 @@ from jobq_core.flows.submit import SingleSubmits, Submitted, build, dispatch_wai
 from jobq_core.model.jobtype import JobType
 from jobq_core.model.states import CANCELLABLE, RETRYABLE_BY_HAND, JobStatus
 from jobq_core.names import IDEMPOTENCY_HEADER
-from jobq_core.pg import store
+from jobq_core.pg import job_search, store
 from jobq_core.pg.apikeys import ApiKey, Scope
 
 from .. import payload_filter, views
 from ..auth import require
 from ..metrics import count_submitted
-from ..models import BatchIn, BatchOut, JobIn, JobListOut, JobOut, Text
+from ..models import BatchIn, BatchOut, JobCountOut, JobIn, JobListOut, JobOut, Text
 from ..problems import Problem, conflict, not_found
 from ..settings import ApiSettings
 
@@ -159,19 +159,7 @@ async def submit_batch(request: Request, body: BatchIn, _: ApiKey = write) -> Re
     )
 
 
-@router.get("/{job_id}", response_model=JobOut, summary="Read one job")
-async def get_job(request: Request, job_id: uuid.UUID, _: ApiKey = read) -> Response:
-    """The job with its status, attempts, progress, result or error, and attempt history."""
-    pool = request.app.state.pool
-    job = await store.get_job(pool, job_id)
-    if job is None:
-        raise not_found()
-    return views.JSONResponse(views.job(job, await store.job_attempts(pool, job_id)))
-
-
-@router.get("", response_model=JobListOut, summary="List jobs")
-async def list_jobs(
-    request: Request,
+def job_filters(
     status: Annotated[list[JobStatus] | None, Query(description="Repeat for several.")] = None,
     type: Annotated[Text | None, Query(max_length=200)] = None,
     queue: Annotated[Text | None, Query(max_length=100)] = None,
@@ -184,7 +172,8 @@ async def list_jobs(
             min_length=1,
             max_length=200,
             description="Jobs whose last error message contains this text, ignoring case;"
-            " `%`, `_` and `\\` match only themselves.",
+            " `%`, `_` and `\\` match only themselves. Text of three characters or more is found"
+            " through an index; shorter text reads every job with an error.",
         ),
     ] = None,
     payload: Annotated[
@@ -197,6 +186,27 @@ async def list_jobs(
             " Repeat for several; a job must match all of them.",
         ),
     ] = None,
+) -> job_search.JobFilter:
+    """The filters `GET /v1/jobs` and `GET /v1/jobs/count` share, from the query string."""
+    return job_search.JobFilter(
+        statuses=[str(s) for s in status] if status else None,
+        type=type,
+        queue=queue,
+        tag=tag,
+        created_after=created_after,
+        created_before=created_before,
+        error=error,
+        payload=payload_filter.containment(payload or []),
+    )
+
+
+Filters = Annotated[job_search.JobFilter, Depends(job_filters)]
+
+
+@router.get("", response_model=JobListOut, summary="List jobs")
+async def list_jobs(
+    request: Request,
+    filters: Filters,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     _: ApiKey = read,
@@ -207,23 +217,33 @@ async def list_jobs(
     the job's `error.message`, its last failed attempt's (a job that then succeeded has none).
     Each `payload` filter matches by containment: `user.id=123` lists jobs whose payload
     is `{"user": {"id": 123, ...}, ...}`; a filter that is not `path=value`, or two that
-    disagree on one path, are a 422 naming `payload[i]`.
+    disagree on one path, are a 422 naming `payload[i]`. A page costs the same at any
+    depth: the cursor is a position, not an offset.
     """
-    filters = store.JobFilter(
-        statuses=[str(s) for s in status] if status else None,
-        type=type,
-        queue=queue,
-        tag=tag,
-        created_after=created_after,
-        created_before=created_before,
-        error=error,
-        payload=payload_filter.containment(payload or []),
-    )
     after = views.decode_cursor(cursor) if cursor else None
-    rows = await store.list_jobs(request.app.state.pool, filters, limit=limit + 1, after=after)
+    rows = await job_search.list_jobs(request.app.state.pool, filters, limit=limit + 1, after=after)
     page, more = rows[:limit], len(rows) > limit
     next_cursor = views.encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
     return views.JSONResponse({"jobs": [views.job(j) for j in page], "next_cursor": next_cursor})
+
+
+@router.get("/count", response_model=JobCountOut, summary="Count jobs")
+async def count_jobs(request: Request, filters: Filters, _: ApiKey = read) -> Response:
+    """How many jobs `GET /v1/jobs` with the same filters lists: exact up to 10,000, and
+    above that PostgreSQL's estimate, marked `"exact": false` (reading millions of rows to
+    count them would cost seconds on every call)."""
+    count = await job_search.count_jobs(request.app.state.pool, filters)
+    return views.JSONResponse({"count": {"value": count.value, "exact": count.exact}})
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="Read one job")
+async def get_job(request: Request, job_id: uuid.UUID, _: ApiKey = read) -> Response:
+    """The job with its status, attempts, progress, result or error, and attempt history."""
+    pool = request.app.state.pool
+    job = await store.get_job(pool, job_id)
+    if job is None:
+        raise not_found()
+    return views.JSONResponse(views.job(job, await store.job_attempts(pool, job_id)))
 
 
 async def _refusal(pool: asyncpg.Pool, job_id: uuid.UUID, action: str, allowed: str) -> Problem:

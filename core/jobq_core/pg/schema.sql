@@ -2,6 +2,8 @@
 -- A test builds one database from this file and one from the migrations and compares them;
 -- change both together.
 
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
 CREATE TABLE jobq_jobs (
     id               uuid PRIMARY KEY,
     type             text NOT NULL,
@@ -35,7 +37,12 @@ CREATE UNIQUE INDEX jobq_jobs_idempotency_key ON jobq_jobs (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX jobq_jobs_queue_status ON jobq_jobs (queue, status, run_at);
 CREATE INDEX jobq_jobs_created ON jobq_jobs (created_at DESC, id DESC);
-CREATE INDEX jobq_jobs_type_created ON jobq_jobs (type, created_at DESC);
+CREATE INDEX jobq_jobs_type_created ON jobq_jobs (type, created_at DESC, id DESC);
+CREATE INDEX jobq_jobs_status_created ON jobq_jobs (status, created_at DESC, id DESC);
+CREATE INDEX jobq_jobs_queue_created ON jobq_jobs (queue, created_at DESC, id DESC);
+CREATE INDEX jobq_jobs_payload ON jobq_jobs USING gin (payload jsonb_path_ops);
+CREATE INDEX jobq_jobs_error_message ON jobq_jobs USING gin ((error ->> 'message') gin_trgm_ops)
+    WHERE error IS NOT NULL;
 CREATE INDEX jobq_jobs_tags ON jobq_jobs USING gin (tags);
 CREATE INDEX jobq_jobs_worker ON jobq_jobs (worker_id) WHERE status = 'running';
 CREATE INDEX jobq_jobs_queued ON jobq_jobs (id) WHERE status = 'queued';

@@ -151,53 +151,6 @@ async def job_attempts(db: Executor, job_id: uuid.UUID) -> list[asyncpg.Record]:
         return await db.fetch(Q["job_attempts"], job_id)
 
 
-@dataclass(frozen=True)
-class JobFilter:
-    """Filters for listing jobs; None means "any"."""
-
-    statuses: list[str] | None = None
-    type: str | None = None
-    queue: str | None = None
-    tag: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    error: str | None = None
-    """Text the last error's message contains, ignoring case; `%` and `_` are themselves."""
-    payload: dict[str, Any] | None = None
-    """An object the payload contains (jsonb `@>`): `{"user": {"id": 123}}`."""
-
-
-def _contains_pattern(text: str) -> str:
-    """An ILIKE pattern (escape character `\\`) that matches `text` anywhere, taken literally."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-async def list_jobs(
-    db: Executor,
-    filters: JobFilter,
-    *,
-    limit: int,
-    after: tuple[datetime, uuid.UUID] | None = None,
-) -> list[asyncpg.Record]:
-    """Jobs matching `filters`, newest first, starting after the cursor `after`."""
-    cursor_at, cursor_id = after if after else (None, None)
-    async with unavailable_as_error():
-        return await db.fetch(
-            Q["list_jobs"],
-            filters.statuses,
-            filters.type,
-            filters.queue,
-            filters.tag,
-            filters.created_after,
-            filters.created_before,
-            None if filters.error is None else _contains_pattern(filters.error),
-            filters.payload,
-            cursor_at,
-            cursor_id,
-            limit,
-        )
-
-
 Attempt = tuple[uuid.UUID, int]
 
 

@@ -20,7 +20,8 @@ export interface paths {
          *     the job's `error.message`, its last failed attempt's (a job that then succeeded has none).
          *     Each `payload` filter matches by containment: `user.id=123` lists jobs whose payload
          *     is `{"user": {"id": 123, ...}, ...}`; a filter that is not `path=value`, or two that
-         *     disagree on one path, are a 422 naming `payload[i]`.
+         *     disagree on one path, are a 422 naming `payload[i]`. A page costs the same at any
+         *     depth: the cursor is a position, not an offset.
          */
         get: operations["list_jobs_v1_jobs_get"];
         put?: never;
@@ -49,6 +50,28 @@ export interface paths {
          * @description Record every job in one transaction (all or nothing) and dispatch them in one pipeline.
          */
         post: operations["submit_batch_v1_jobs_batch_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count jobs
+         * @description How many jobs `GET /v1/jobs` with the same filters lists: exact up to 10,000, and
+         *     above that PostgreSQL's estimate, marked `"exact": false` (reading millions of rows to
+         *     count them would cost seconds on every call).
+         */
+        get: operations["count_jobs_v1_jobs_count_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1058,6 +1081,26 @@ export interface components {
             detail?: components["schemas"]["ValidationError"][];
         };
         /**
+         * JobCount
+         * @description A number of jobs, exact or estimated.
+         */
+        JobCount: {
+            /** Value */
+            value: number;
+            /**
+             * Exact
+             * @description false: PostgreSQL's estimate, given when more than 10,000 match.
+             */
+            exact: boolean;
+        };
+        /**
+         * JobCountOut
+         * @description How many jobs match the filters.
+         */
+        JobCountOut: {
+            count: components["schemas"]["JobCount"];
+        };
+        /**
          * JobEvent
          * @description `event: job`: a job was created or changed state, attempt or progress.
          */
@@ -1987,6 +2030,8 @@ export interface operations {
     list_jobs_v1_jobs_get: {
         parameters: {
             query?: {
+                limit?: number;
+                cursor?: string | null;
                 /** @description Repeat for several. */
                 status?: components["schemas"]["JobStatus"][] | null;
                 type?: string | null;
@@ -1994,12 +2039,10 @@ export interface operations {
                 tag?: string | null;
                 created_after?: string | null;
                 created_before?: string | null;
-                /** @description Jobs whose last error message contains this text, ignoring case; `%`, `_` and `\` match only themselves. */
+                /** @description Jobs whose last error message contains this text, ignoring case; `%`, `_` and `\` match only themselves. Text of three characters or more is found through an index; shorter text reads every job with an error. */
                 error?: string | null;
                 /** @description `path=value`: jobs whose payload has `value` at `path`, e.g. `user.id=123`. The path is dot-separated object keys (letters, digits, `_`, `-`); the value is a JSON scalar (`123`, `1.5`, `true`, `null`, `"123"` for the string) or else a plain string. Repeat for several; a job must match all of them. */
                 payload?: string[] | null;
-                limit?: number;
-                cursor?: string | null;
             };
             header?: never;
             path?: never;
@@ -2091,6 +2134,47 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BatchOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    count_jobs_v1_jobs_count_get: {
+        parameters: {
+            query?: {
+                /** @description Repeat for several. */
+                status?: components["schemas"]["JobStatus"][] | null;
+                type?: string | null;
+                queue?: string | null;
+                tag?: string | null;
+                created_after?: string | null;
+                created_before?: string | null;
+                /** @description Jobs whose last error message contains this text, ignoring case; `%`, `_` and `\` match only themselves. Text of three characters or more is found through an index; shorter text reads every job with an error. */
+                error?: string | null;
+                /** @description `path=value`: jobs whose payload has `value` at `path`, e.g. `user.id=123`. The path is dot-separated object keys (letters, digits, `_`, `-`); the value is a JSON scalar (`123`, `1.5`, `true`, `null`, `"123"` for the string) or else a plain string. Repeat for several; a job must match all of them. */
+                payload?: string[] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobCountOut"];
                 };
             };
             /** @description Validation Error */

@@ -34,23 +34,6 @@ SELECT id FROM jobq_jobs WHERE id = ANY($1::uuid[]);
 SELECT attempt, worker_id, started_at, finished_at, outcome, error
 FROM jobq_job_attempts WHERE job_id = $1 ORDER BY attempt;
 
--- name: list_jobs
--- Filters are optional (NULL means "any"); the cursor is the last (created_at, id) seen.
--- $7: an ILIKE pattern for the last error's message, with `\` escaping; $8: an object
--- the payload contains.
-SELECT * FROM jobq_jobs
-WHERE ($1::text[] IS NULL OR status = ANY($1))
-  AND ($2::text IS NULL OR type = $2)
-  AND ($3::text IS NULL OR queue = $3)
-  AND ($4::text IS NULL OR tags @> ARRAY[$4])
-  AND ($5::timestamptz IS NULL OR created_at >= $5)
-  AND ($6::timestamptz IS NULL OR created_at < $6)
-  AND ($7::text IS NULL OR error->>'message' ILIKE $7 ESCAPE '\')
-  AND ($8::jsonb IS NULL OR payload @> $8)
-  AND ($9::timestamptz IS NULL OR (created_at, id) < ($9, $10::uuid))
-ORDER BY created_at DESC, id DESC
-LIMIT $11;
-
 -- name: finish_failed
 -- $3: the next status (scheduled, queued or dead); $4: seconds until the next attempt.
 WITH done AS (

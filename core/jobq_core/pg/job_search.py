@@ -1,0 +1,162 @@
+"""Filtered reads of jobs at any size: a page of the list, and how many match.
+
+Each read is built for the filters it has, so PostgreSQL plans exactly the query asked,
+never a catch-all with `($1 IS NULL OR ...)` branches whose one cached plan must serve
+every combination. Every filter has an index (migration 0007) that reads a page in order
+and stops at its limit: status, queue and type by (column, created_at DESC, id DESC), the
+time range by (created_at DESC, id DESC), a tag and the payload by GIN, error text by
+trigrams. Several statuses are one branch each, merged: `status = ANY(...)` cannot read
+one index in created order. The reads run with custom plans (plan_cache_mode), planned
+for the values given: a tag on half the jobs and a tag on ten are different reads.
+
+A count is exact up to :data:`EXACT_COUNT_LIMIT`, read with that limit; past it,
+PostgreSQL's estimate for the filters, marked as one, instead of reading millions of rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from jobq_core.model.states import JobStatus
+from jobq_core.pg.db import unavailable_as_error
+
+EXACT_COUNT_LIMIT = 10_000
+"""Counts up to this many matching jobs are exact; above it, an estimate."""
+
+ORDER = "ORDER BY created_at DESC, id DESC"
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Filters for listing jobs; None means "any"."""
+
+    statuses: list[str] | None = None
+    type: str | None = None
+    queue: str | None = None
+    tag: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    error: str | None = None
+    """Text the last error's message contains, ignoring case; `%` and `_` are themselves."""
+    payload: dict[str, Any] | None = None
+    """An object the payload contains (jsonb `@>`): `{"user": {"id": 123}}`."""
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many jobs match: `exact`, or PostgreSQL's estimate of a number above EXACT_COUNT_LIMIT."""
+
+    value: int
+    exact: bool
+
+
+class _Query:
+    """SQL conditions with their arguments numbered as they are added."""
+
+    def __init__(self) -> None:
+        self.args: list[Any] = []
+        self.conditions: list[str] = []
+
+    def arg(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def where(self, template: str, *values: Any) -> None:
+        """Add a condition; `{}` in `template` are the values' placeholders, in order."""
+        self.conditions.append(template.format(*(self.arg(v) for v in values)))
+
+    def clause(self, *more: str) -> str:
+        conditions = [*self.conditions, *more]
+        return ("WHERE " + " AND ".join(conditions)) if conditions else ""
+
+
+def contains_pattern(text: str) -> str:
+    """An ILIKE pattern (escape character `\\`) that matches `text` anywhere, taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _filtered(filters: JobFilter) -> _Query:
+    """Every filter but the statuses, as conditions."""
+    q = _Query()
+    if filters.type is not None:
+        q.where("type = {}", filters.type)
+    if filters.queue is not None:
+        q.where("queue = {}", filters.queue)
+    if filters.tag is not None:
+        q.where("tags @> ARRAY[{}]::text[]", filters.tag)
+    if filters.created_after is not None:
+        q.where("created_at >= {}", filters.created_after)
+    if filters.created_before is not None:
+        q.where("created_at < {}", filters.created_before)
+    if filters.error is not None:
+        # `error IS NOT NULL` lets PostgreSQL use the partial trigram index.
+        q.where("error IS NOT NULL AND error->>'message' ILIKE {} ESCAPE '\\'", contains_pattern(filters.error))
+    if filters.payload is not None:
+        q.where("payload @> {}::jsonb", filters.payload)  # the pool's jsonb codec encodes it
+    return q
+
+
+def _statuses(filters: JobFilter) -> list[str]:
+    """The statuses asked for, each a JobStatus (they are compared, never pasted, but checked all the same)."""
+    return sorted({str(JobStatus(s)) for s in filters.statuses or []})
+
+
+def list_query(
+    filters: JobFilter, *, limit: int, after: tuple[datetime, uuid.UUID] | None = None
+) -> tuple[str, list[Any]]:
+    """The SQL and arguments of one page: jobs matching `filters`, newest first, after the cursor `after`."""
+    q = _filtered(filters)
+    if after is not None:
+        q.where("(created_at, id) < ({}, {})", after[0], after[1])
+    limit_arg = q.arg(limit)
+    statuses = _statuses(filters)
+    if len(statuses) <= 1:
+        only = [f"status = {q.arg(statuses[0])}"] if statuses else []
+        return f"SELECT * FROM jobq_jobs {q.clause(*only)} {ORDER} LIMIT {limit_arg}", q.args
+    branches = [
+        f"(SELECT * FROM jobq_jobs {q.clause(f'status = {q.arg(s)}')} {ORDER} LIMIT {limit_arg})" for s in statuses
+    ]
+    return f"SELECT * FROM ({' UNION ALL '.join(branches)}) AS j {ORDER} LIMIT {limit_arg}", q.args
+
+
+def count_query(filters: JobFilter) -> tuple[str, list[Any]]:
+    """The SQL and arguments selecting one row per matching job (no order, no limit)."""
+    q = _filtered(filters)
+    statuses = _statuses(filters)
+    if statuses:
+        q.where("status = ANY({}::text[])", statuses)
+    return f"SELECT 1 FROM jobq_jobs {q.clause()}", q.args
+
+
+async def _with_custom_plans(pool: asyncpg.Pool, query: str, args: list[Any]) -> list[asyncpg.Record]:
+    """Run `query` planned for its arguments: a cached generic plan would serve every value the same."""
+    async with unavailable_as_error(), pool.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        return await conn.fetch(query, *args)
+
+
+async def list_jobs(
+    pool: asyncpg.Pool, filters: JobFilter, *, limit: int, after: tuple[datetime, uuid.UUID] | None = None
+) -> list[asyncpg.Record]:
+    """Jobs matching `filters`, newest first, starting after the cursor `after`."""
+    query, args = list_query(filters, limit=limit, after=after)
+    return await _with_custom_plans(pool, query, args)
+
+
+async def count_jobs(pool: asyncpg.Pool, filters: JobFilter) -> Count:
+    """How many jobs match `filters`: counted up to EXACT_COUNT_LIMIT, estimated above."""
+    query, args = count_query(filters)
+    bounded = f"SELECT count(*) AS n FROM ({query} LIMIT {EXACT_COUNT_LIMIT + 1}) AS matching"
+    counted = (await _with_custom_plans(pool, bounded, args))[0]["n"]
+    if counted <= EXACT_COUNT_LIMIT:
+        return Count(counted, exact=True)
+    plan = (await _with_custom_plans(pool, f"EXPLAIN (FORMAT JSON) {query}", args))[0][0]
+    estimate = int(orjson.loads(plan)[0]["Plan"]["Plan Rows"])
+    # More than the limit were counted: an estimate below it would be known wrong.
+    return Count(max(estimate, EXACT_COUNT_LIMIT + 1), exact=False)
