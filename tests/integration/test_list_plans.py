@@ -30,6 +30,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -94,8 +95,8 @@ def filter_cases() -> list[tuple[str, JobFilter]]:
 CASES = filter_cases()
 
 
-@pytest.fixture(scope="module")
-async def seeded(servers: Servers) -> AsyncIterator[str]:
+@asynccontextmanager
+async def seeded_database(servers: Servers) -> AsyncIterator[str]:
     """A database of its own on the session's PostgreSQL, migrated and seeded; its URL."""
     name = f"jobq_seeded_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(servers.database_url)
@@ -111,6 +112,12 @@ async def seeded(servers: Servers) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="module")
+async def seeded(servers: Servers) -> AsyncIterator[str]:
+    async with seeded_database(servers) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 async def seeded_pool(seeded: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(seeded, size=2)
     yield pool
@@ -120,13 +127,7 @@ async def seeded_pool(seeded: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture(scope="module")
 async def planned_pool(servers: Servers) -> AsyncIterator[asyncpg.Pool]:
     """Another seeded database, whose statistics say it holds PLANNED_AS jobs."""
-    name = f"jobq_planned_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(servers.database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(servers.database_url, name)
-    try:
-        await migrate_url(url)
-        await seed(url, SEEDED_JOBS, now=NOW)
+    async with seeded_database(servers) as url:
         pool = await create_pool(url, size=2)
         # Nothing changes the table after this, so autovacuum has no reason to analyse it again.
         await pool.execute(
@@ -137,9 +138,6 @@ async def planned_pool(servers: Servers) -> AsyncIterator[asyncpg.Pool]:
         assert await pool.fetchval("SELECT reltuples FROM pg_class WHERE relname = 'jobq_jobs'") == PLANNED_AS
         yield pool
         await pool.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def plan_of(pool: asyncpg.Pool, query: str, args: list[Any]) -> dict[str, Any]:
