@@ -127,12 +127,17 @@ test-fast: venv ## unit tests only (no servers)
 # tens of minutes); BENCH_ARGS passes flags, e.g. BENCH_ARGS="--jobs 5000 --repetitions 1".
 # Each comparison system runs in its own venv, built once from bench/requirements/*.lock.
 BENCH_ARGS ?=
+BENCH_SCALE_ARGS ?=
 .PHONY: bench-smoke
 bench: venv ## run every benchmark scenario for every system; writes bench/results/
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-smoke: venv ## the benchmark with a few hundred jobs, results in .jobq/bench-smoke (proves it works)
 	$(BIN)/python -m bench --smoke --out .jobq/bench-smoke
+
+.PHONY: bench-scale
+bench-scale: venv ## lists, searches and counts at a million jobs (BENCH_SCALE_ARGS="--jobs 10000000" for ten)
+	$(BIN)/python -m bench.at_scale $(BENCH_SCALE_ARGS)
 
 .PHONY: bench-dashboard
 bench-dashboard: venv dashboard browser ## measure the dashboard's budgets (bundle size, first rows, live latency, idle load)

@@ -22,12 +22,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import itertools
 import math
+import multiprocessing
+import os
 import random
 import sys
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -66,6 +72,7 @@ WORDS = [
 ]
 # fmt: on
 ERROR_MESSAGES = 50_000
+FILLER_CHARS = 1_100_000  # more than the largest payload
 DAYS = 30
 ERROR_TEMPLATES = [
     ("SMTPRecipientsRefused", "mailbox {n} unavailable: 550 user unknown at relay {w}"),
@@ -84,12 +91,18 @@ COLUMNS = (
 ATTEMPT_COLUMNS = ("job_id", "attempt", "worker_id", "started_at", "finished_at", "outcome", "error")
 NULL = "\\N"
 CHUNK = 5_000
+CHUNKS_AHEAD = 4  # chunks made ahead of the copy: enough to keep every core busy, few in memory
 
 
 def error_message(n: int) -> tuple[str, str]:
     """The n-th of the distinct error messages: (error type, message)."""
     kind, template = ERROR_TEMPLATES[n % len(ERROR_TEMPLATES)]
     return kind, template.format(n=n, w=WORDS[n % len(WORDS)], s=5 + n % 55)
+
+
+@functools.cache
+def _filler(seed: int) -> str:
+    return " ".join(random.Random(seed).choices(WORDS, k=FILLER_CHARS // 5))
 
 
 def uuid7(at_ms: int, rng: random.Random) -> uuid.UUID:
@@ -107,11 +120,14 @@ class Mix:
     rng: random.Random
     now_s: float
     total: int
-    type_weights: list[float]
+    type_cum_weights: list[float]
+    filler: str
+    """Words to cut payload bodies from: one slice each is far cheaper than drawing each word."""
 
     @classmethod
-    def of(cls, seed: int, now_s: float, total: int) -> Mix:
-        return cls(random.Random(seed), now_s, total, list(TYPE_WEIGHTS.values()))
+    def of(cls, seed: int, now_s: float, total: int, *, chunk: int = 0) -> Mix:
+        rng = random.Random(f"{seed}/{chunk}")
+        return cls(rng, now_s, total, list(itertools.accumulate(TYPE_WEIGHTS.values())), _filler(seed))
 
     def status(self) -> str:
         r = self.rng.random()
@@ -141,9 +157,9 @@ class Mix:
         size = 1_000_000 if self.rng.random() < 1e-5 else log_uniform
         head = {"user": {"id": self.rng.randrange(1, 100_001)}, "kind": job_type, "ref": self.rng.getrandbits(32)}
         text = orjson.dumps(head)[:-1].decode()
-        filler_words = max(0, (size - len(text) - 12) // 6)
-        filler = " ".join(self.rng.choices(WORDS, k=filler_words // 2 + 1))[: max(0, size - len(text) - 12)]
-        return text + ',"body":"' + filler + '"}'
+        length = max(0, size - len(text) - 12)
+        start = self.rng.randrange(len(self.filler) - length)
+        return text + ',"body":"' + self.filler[start : start + length] + '"}'
 
 
 @dataclass(slots=True)
@@ -175,7 +191,7 @@ def draw_job(mix: Mix, i: int) -> SeedJob:
     max_attempts = 3 if rng.random() < 0.7 else 5
     job = SeedJob(
         id=uuid7(int(created * 1000), rng),
-        type=rng.choices(TYPES, weights=mix.type_weights)[0],
+        type=rng.choices(TYPES, cum_weights=mix.type_cum_weights)[0],
         status=status,
         created=created,
         run_at=created,
@@ -254,14 +270,59 @@ def attempt_lines(job: SeedJob) -> Iterator[str]:
         yield "\t".join(map(_text, values))
 
 
-async def _chunks(lines: list[str]) -> AsyncIterator[bytes]:
-    yield ("\n".join(lines) + "\n").encode()
+def chunk_rows(seed: int, now_s: float, total: int, first: int, count: int) -> tuple[bytes, bytes]:
+    """Jobs first..first+count of a seed, and their attempts, in COPY's text format.
+
+    Each chunk draws from a generator of its own (seeded by the seed and the chunk), so
+    chunks can be made in parallel, in any order, and still be the same jobs."""
+    mix = Mix.of(seed, now_s, total, chunk=first)
+    job_lines: list[str] = []
+    attempts: list[str] = []
+    for i in range(first, first + count):
+        job = draw_job(mix, i)
+        job_lines.append(job_line(mix, job, i))
+        attempts.extend(attempt_lines(job))
+    return ("\n".join(job_lines) + "\n").encode(), ("\n".join(attempts) + "\n").encode() if attempts else b""
+
+
+async def _source(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _rows_in_order(seed: int, now_s: float, jobs: int) -> AsyncIterator[tuple[bytes, bytes]]:
+    """Every chunk's rows, in order, made by as many processes as there are cores, a few ahead."""
+    loop = asyncio.get_running_loop()
+    ahead: deque[asyncio.Future[tuple[bytes, bytes]]] = deque()
+    with ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool:
+        for first in range(0, jobs, CHUNK):
+            count = min(CHUNK, jobs - first)
+            ahead.append(loop.run_in_executor(pool, chunk_rows, seed, now_s, jobs, first, count))
+            if len(ahead) > CHUNKS_AHEAD:
+                yield await ahead.popleft()
+        while ahead:
+            yield await ahead.popleft()
+
+
+async def _secondary_indexes(conn: asyncpg.Connection, table: str) -> list[tuple[str, str]]:
+    """(name, definition) of `table`'s indexes that enforce nothing (not unique, no constraint's):
+    the ones a load may drop and build after."""
+    rows = await conn.fetch(
+        "SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS definition FROM pg_index"
+        " WHERE indrelid = $1::regclass AND NOT indisunique"
+        " AND indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE conrelid = $1::regclass)",
+        table,
+    )
+    return [(r["name"], r["definition"]) for r in rows]
 
 
 async def seed(url: str, jobs: int, *, seed: int = 0, now: datetime | None = None, log: bool = False) -> float:
-    """Insert `jobs` jobs (and their attempts) into the migrated database at `url`; the seconds it took."""
+    """Insert `jobs` jobs (and their attempts) into the migrated database at `url`; the seconds it took.
+
+    As pg_restore does, the secondary indexes are dropped for the load and built after it
+    (even if it fails): building an index once is several times cheaper than keeping it
+    up row by row, GIN most of all."""
     started = time.monotonic()
-    mix = Mix.of(seed, (now or datetime.now(UTC)).timestamp(), jobs)
+    now_s = (now or datetime.now(UTC)).timestamp()
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(
@@ -270,22 +331,27 @@ async def seed(url: str, jobs: int, *, seed: int = 0, now: datetime | None = Non
             " ON CONFLICT (name) DO NOTHING",
             TYPES,
         )
-        done = 0
-        while done < jobs:
-            count = min(CHUNK, jobs - done)
-            job_lines: list[str] = []
-            attempts: list[str] = []
-            for i in range(done, done + count):
-                job = draw_job(mix, i)
-                job_lines.append(job_line(mix, job, i))
-                attempts.extend(attempt_lines(job))
-            async with conn.transaction():
-                await conn.copy_to_table("jobq_jobs", source=_chunks(job_lines), columns=COLUMNS)
-                if attempts:
-                    await conn.copy_to_table("jobq_job_attempts", source=_chunks(attempts), columns=ATTEMPT_COLUMNS)
-            done += count
-            if log and done % 100_000 < CHUNK:
-                print(f"seed: {done:,} jobs in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        indexes = [i for table in ("jobq_jobs", "jobq_job_attempts") for i in await _secondary_indexes(conn, table)]
+        for name, _ in indexes:
+            await conn.execute(f"DROP INDEX {name}")
+        try:
+            done = 0
+            async for job_rows, attempt_rows in _rows_in_order(seed, now_s, jobs):
+                async with conn.transaction():
+                    await conn.copy_to_table("jobq_jobs", source=_source(job_rows), columns=COLUMNS)
+                    if attempt_rows:
+                        await conn.copy_to_table(
+                            "jobq_job_attempts", source=_source(attempt_rows), columns=ATTEMPT_COLUMNS
+                        )
+                done = min(jobs, done + CHUNK)
+                if log and done % 100_000 < CHUNK:
+                    print(f"seed: {done:,} jobs in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        finally:
+            await conn.execute("SET maintenance_work_mem = '512MB'")
+            for _, definition in indexes:
+                await conn.execute(definition)
+            if log:
+                print(f"seed: indexes built at {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
         await conn.execute("VACUUM (ANALYZE) jobq_jobs")
         await conn.execute("VACUUM (ANALYZE) jobq_job_attempts")
     finally:

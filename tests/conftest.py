@@ -76,6 +76,7 @@ TABLES_RESET_PER_TEST = [
     "jobq_minute_stats",
     "jobq_scaler_samples",
     "jobq_scaler_decisions",
+    "jobq_audit",
 ]
 
 

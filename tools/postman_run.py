@@ -198,6 +198,13 @@ RUN: list[Step] = [
         save={"keyId": "body.id"},
     ),
     Step("Revoke an API key", "DELETE /v1/api-keys/{key_id}", 200, expect={"body.revoked_at !== null": True}),
+    Step(
+        "The audit log",
+        "GET /v1/audit",
+        200,
+        query={"action": "key.revoke", "limit": "5"},
+        expect={'body.entries.some(e => e.target === pm.collectionVariables.get("keyId"))': True},
+    ),
     Step("Stats", "GET /v1/stats", 200, query={"window": "1h"}, expect={"body.window": "1h"}),
     Step("What needs attention", "GET /v1/attention", 200),
     Step("Autoscaling", "GET /v1/scalers", 200, query={"window": "1h"}),

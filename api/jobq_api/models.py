@@ -13,6 +13,7 @@ from jobq_core.flows.dead_groups import RETRY_CAP, SCAN_LIMIT
 from jobq_core.model.fingerprint import MESSAGE_CHARS, SAMPLE_IDS
 from jobq_core.model.priority import MAX_PRIORITY, MIN_PRIORITY
 from jobq_core.pg.apikeys import Scope
+from jobq_core.pg.audit import Action
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 _NUL = "\x00"
@@ -644,3 +645,22 @@ class ScalerListOut(BaseModel):
     scalers: list[ScalerOut] = Field(
         description="WorkerScalers with a sample in the window, by namespace and name; empty when none recorded."
     )
+
+
+class AuditEntryOut(BaseModel):
+    """One change made through the API."""
+
+    id: int
+    at: datetime
+    key_id: str | None = Field(description="The key that made it (it may since have been revoked).")
+    key_name: str
+    action: Action
+    target: str | None = Field(description="A job or key id, a queue or schedule name; null when none.")
+    detail: dict[str, Any] | None = Field(description="What the request asked for beyond its target.")
+
+
+class AuditPageOut(BaseModel):
+    """A page of the audit log."""
+
+    entries: list[AuditEntryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
@@ -14,6 +14,8 @@ from fastapi.responses import Response
 
 from .models import JobOut
 from .problems import Problem
+
+T = TypeVar("T")
 
 
 class JSONResponse(Response):
@@ -45,23 +47,31 @@ def job(record: asyncpg.Record, history: Sequence[asyncpg.Record] | None = None)
     return out
 
 
-def encode_cursor(created_at: datetime, job_id: uuid.UUID) -> str:
-    """An opaque cursor for the job after which the next page starts."""
-    raw = orjson.dumps([created_at.isoformat(), str(job_id)])
+def encode_cursor(at: datetime, row_id: uuid.UUID | int) -> str:
+    """An opaque cursor for the row (a job, an audit entry) after which the next page starts."""
+    raw = orjson.dumps([at.isoformat(), str(row_id)])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The position a cursor points at; a 400 problem naming `cursor` if it is not ours."""
+    """The position a `GET /v1/jobs` cursor points at; a 400 problem naming `cursor` if it is not ours."""
+    return decode_position(cursor, uuid.UUID, "GET /v1/jobs")
+
+
+def decode_position(cursor: str, make_id: Callable[[str], T], listed_by: str) -> tuple[datetime, T]:
+    """The position a cursor points at, its id made by `make_id`; a 400 problem naming
+    `cursor` if it is not one `listed_by` returned."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, job_id = orjson.loads(raw)
-        return datetime.fromisoformat(created_at), uuid.UUID(job_id)
+        at, row_id = orjson.loads(raw)
+        if not isinstance(row_id, str):
+            raise TypeError(row_id)
+        return datetime.fromisoformat(at), make_id(row_id)
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise Problem(
             400,
             "bad-cursor",
             "Invalid cursor",
             "cursor was not returned by this API",
-            errors=[{"field": "cursor", "message": "not a cursor returned by GET /v1/jobs"}],
+            errors=[{"field": "cursor", "message": f"not a cursor returned by {listed_by}"}],
         ) from None

@@ -101,6 +101,41 @@ class AttentionOut(Answer):
     )
 
 
+class AuditEntryOut(Answer):
+    """One change made through the API."""
+
+    id: int
+    at: datetime
+    key_id: str | None = Field(description="The key that made it (it may since have been revoked).")
+    key_name: str
+    action: Literal[
+        "job.cancel",
+        "job.retry",
+        "job.run_now",
+        "job.delete",
+        "dead_group.retry",
+        "queue.pause",
+        "queue.resume",
+        "schedule.create",
+        "schedule.update",
+        "schedule.pause",
+        "schedule.resume",
+        "schedule.run",
+        "schedule.delete",
+        "key.create",
+        "key.revoke",
+    ]
+    target: str | None = Field(description="A job or key id, a queue or schedule name; null when none.")
+    detail: dict[str, Any] | None = Field(description="What the request asked for beyond its target.")
+
+
+class AuditPageOut(Answer):
+    """A page of the audit log."""
+
+    entries: list[AuditEntryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
 class JobIn(Request):
     """A job to submit."""
 

@@ -6,6 +6,7 @@
 import { createRootRoute, createRoute, createRouter, lazyRouteComponent } from "@tanstack/react-router";
 
 import { config } from "./config";
+import { validateAuditSearch } from "./pages/auditSearch";
 import { JobsPage, validateJobsSearch } from "./pages/Jobs";
 import { OverviewPage } from "./pages/Overview";
 import { Layout } from "./ui/Layout";
@@ -18,6 +19,7 @@ const SchedulesPage = lazyRouteComponent(() => import("./pages/Schedules"), "Sch
 const DeadJobsPage = lazyRouteComponent(() => import("./pages/DeadJobs"), "DeadJobsPage");
 const ApiKeysPage = lazyRouteComponent(() => import("./pages/ApiKeys"), "ApiKeysPage");
 const MailPage = lazyRouteComponent(() => import("./pages/Mail"), "MailPage");
+const AuditPage = lazyRouteComponent(() => import("./pages/Audit"), "AuditPage");
 
 export interface SubmitSearch {
   /** The id of a job to start from (clone and edit); the original is kept. */
@@ -64,12 +66,21 @@ const schedulesRoute = createRoute({ getParentRoute: () => rootRoute, path: "/sc
 
 const deadRoute = createRoute({ getParentRoute: () => rootRoute, path: "/dead", component: DeadJobsPage });
 const keysRoute = createRoute({ getParentRoute: () => rootRoute, path: "/api-keys", component: ApiKeysPage });
+const auditRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/audit",
+  validateSearch: validateAuditSearch,
+  component: function Audit() {
+    return <AuditPage search={auditRoute.useSearch()} />;
+  },
+});
 // Only where the server catches mail (`jobq run`); elsewhere the URL is not found.
 const mailRoute = createRoute({ getParentRoute: () => rootRoute, path: "/mail", component: MailPage });
 
 const routeTree = rootRoute.addChildren([
   deadRoute,
   keysRoute,
+  auditRoute,
   ...(config.localMail ? [mailRoute] : []),
   indexRoute,
   jobsRoute,

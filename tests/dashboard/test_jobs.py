@@ -190,6 +190,7 @@ async def test_a_shared_link_with_filters_shows_the_same_list(page: Page, stack:
     await expect(page.get_by_role("link", name=mail)).to_be_visible()
     await expect(page.get_by_role("link", name=other)).to_have_count(0)
     await expect(page.get_by_role("link", name=elsewhere)).to_have_count(0)
+    await expect(page.get_by_text("1 job matches")).to_be_visible()
     link = page.url
     assert "queue=mail" in link and "tag=vip" in link
 
@@ -246,4 +247,5 @@ async def test_searching_by_error_text_and_by_payload_values_and_sharing_the_lin
     for job_id in (ada, bob):
         await expect(fresh.get_by_role("link", name=job_id)).to_be_visible()
     await expect(fresh.get_by_role("link", name=text_id)).to_have_count(0)
+    await expect(fresh.get_by_text("2 jobs match")).to_be_visible()
     await fresh.close()

@@ -238,3 +238,35 @@ async def test_paused_fetches_nothing_not_even_on_focus_and_polling_fetches_agai
         return len(calls) > 0
 
     await until(fetched, timeout_s=5, what="the polling dashboard to fetch")
+
+
+async def test_the_audit_page_shows_who_changed_what_filtered_in_the_url(
+    page: Page, stack: Stack, admin_key: Key, write_key: Key
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.url) as client:
+        for action in ("pause", "resume"):
+            assert (await client.post(f"/v1/queues/audited/{action}", headers=admin_key.auth)).status_code == 200
+        submitted = await client.post("/v1/jobs", json={"type": "jobq.noop", "delay_s": 60}, headers=write_key.auth)
+        job_id = submitted.json()["id"]
+        assert (await client.post(f"/v1/jobs/{job_id}/cancel", headers=write_key.auth)).status_code == 200
+    await sign_in(page, admin_key.secret)
+    await page.get_by_role("link", name="Audit", exact=True).click()
+    await expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+
+    cancelled = page.get_by_role("row").filter(has=page.get_by_role("link", name=job_id))
+    await expect(cancelled).to_contain_text("dashboard writer")
+    await expect(cancelled).to_contain_text("job.cancel")
+    await axe(page)
+    await screenshot(page, "audit")
+
+    await page.get_by_role("combobox", name="Action").select_option("queue.pause")
+    await expect(page.get_by_role("row").filter(has_text="queue.pause")).to_contain_text("audited")
+    await expect(page.get_by_role("link", name=job_id)).to_have_count(0)
+    await expect(page.get_by_role("row").filter(has_text="queue.resume")).to_have_count(0)
+    assert "action=queue.pause" in page.url
+
+    shared = await page.context.new_page()
+    await sign_in(shared, admin_key.secret, page.url)
+    await expect(shared.get_by_role("combobox", name="Action")).to_have_value("queue.pause")
+    await expect(shared.get_by_role("row").filter(has_text="queue.pause")).to_contain_text("dashboard admin")
+    await shared.close()

@@ -10,7 +10,8 @@
 - prune: finished jobs past retention are deleted in small batches, and minute rollups
   past theirs.
 - roll_up: each minute that is over becomes one row per queue in jobq_minute_stats
-  (the dashboard's numbers), catching up on at most the last hour after a leader change.
+  (the dashboard's numbers), catching up on at most the last hour after a leader change;
+  and the deltas of each queue's dead jobs are folded into its total.
 """
 
 from __future__ import annotations
@@ -128,6 +129,8 @@ class Duties:
         `now` defaults to the database's clock; a test passes its own to close a minute
         without waiting for it.
         """
+        async with unavailable_as_error():
+            await self.pool.execute(Q["fold_dead_counts"])  # keeps the count of dead jobs a few rows long
         rolled_until, db_now = await stats.watermark(self.pool)
         span = rollups.to_roll_up(rolled_until, now or db_now)
         return await stats.roll_up(self.pool, span) if span else 0

@@ -9,7 +9,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from jobq_core.pg import apikeys
+from jobq_core.pg import apikeys, audit
 from jobq_core.pg.apikeys import ApiKey, Scope
 
 from .. import views
@@ -40,11 +40,13 @@ async def list_keys(request: Request, _: ApiKey = admin) -> Response:
 
 
 @router.post("", status_code=201, response_model=ApiKeyCreatedOut, summary="Create an API key")
-async def create_key(request: Request, body: ApiKeyIn, _: ApiKey = admin) -> Response:
+async def create_key(request: Request, body: ApiKeyIn, caller: ApiKey = admin) -> Response:
     """Create a key with a name and scopes. The answer carries the key as `secret`, the
     only time it is shown: jobq stores only its hash. It works at once."""
     scopes = list(dict.fromkeys(body.scopes))  # in the order given, each once
     row, secret = await apikeys.issue(request.app.state.pool, body.name, scopes)
+    detail = {"name": body.name, "scopes": [str(s) for s in scopes]}
+    await audit.record(request.app.state.pool, caller, "key.create", str(row["id"]), detail)
     return views.JSONResponse({**_key(row), "secret": secret}, status_code=201, headers={"Cache-Control": "no-store"})
 
 
@@ -74,4 +76,5 @@ async def revoke_key(request: Request, key_id: uuid.UUID, caller: ApiKey = admin
         raise Problem(404, "not-found", "Not found", f"no API key with id {key_id}")
     cache: KeyCache = request.app.state.key_cache
     cache.revoked(row["key_hash"])
+    await audit.record(request.app.state.pool, caller, "key.revoke", str(key_id), {"name": row["name"]})
     return views.JSONResponse(_key(row))

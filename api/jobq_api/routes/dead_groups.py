@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from jobq_core.flows.dead_groups import RETRY_CAP, SCAN_LIMIT, dead_groups, retry_group
+from jobq_core.pg import audit
 from jobq_core.pg.apikeys import ApiKey, Scope
 
 from .. import views
@@ -64,7 +65,7 @@ async def retry(
     body: Annotated[DeadGroupRetryIn | None, Body()] = None,
     queue: QueueFilter = None,
     type: TypeFilter = None,
-    _: ApiKey = Depends(require(Scope.JOBS_WRITE)),
+    key: ApiKey = Depends(require(Scope.JOBS_WRITE)),
 ) -> Response:
     """Send the group's dead jobs back to their queues, the longest dead first, each with
     one more attempt, as retrying one job does: `limit` of them, or all (up to the cap)
@@ -81,6 +82,8 @@ async def retry(
         )
     if not result.dispatched:
         state.redis_down = True  # the rows stay queued; the woken relay sends them
+    detail = {"limit": limit, "queue": queue, "type": type, "retried": result.retried}
+    await audit.record(state.pool, key, "dead_group.retry", fingerprint, detail)
     return views.JSONResponse(
         {
             "fingerprint": result.fingerprint,

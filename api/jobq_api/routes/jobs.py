@@ -19,7 +19,7 @@ from jobq_core.flows.submit import SingleSubmits, Submitted, build, dispatch_wai
 from jobq_core.model.jobtype import JobType
 from jobq_core.model.states import CANCELLABLE, RETRYABLE_BY_HAND, JobStatus
 from jobq_core.names import IDEMPOTENCY_HEADER
-from jobq_core.pg import job_search, store
+from jobq_core.pg import audit, job_search, store
 from jobq_core.pg.apikeys import ApiKey, Scope
 
 from .. import payload_filter, views
@@ -260,47 +260,51 @@ async def _refusal(pool: asyncpg.Pool, job_id: uuid.UUID, action: str, allowed: 
     responses={202: {"model": JobOut, "description": "The job is running; it has been asked to stop."}},
     summary="Cancel a job",
 )
-async def cancel_job(request: Request, job_id: uuid.UUID, _: ApiKey = write) -> Response:
+async def cancel_job(request: Request, job_id: uuid.UUID, key: ApiKey = write) -> Response:
     """Cancel a job: a scheduled or queued one will not run (200); a running one is told
     to stop and ends `cancelled`, without a retry (202)."""
     pool = request.app.state.pool
     done = await cancel(pool, request.app.state.channel, job_id)
     if done is not None:
+        await audit.record(pool, key, "job.cancel", str(job_id))
         return views.JSONResponse(views.job(done.job), status_code=202 if done.was_running else 200)
     raise await _refusal(pool, job_id, "cancelled", f"only {', '.join(sorted(CANCELLABLE))} and running jobs can")
 
 
 @router.post("/{job_id}/retry", response_model=JobOut, summary="Retry a dead or cancelled job")
-async def retry_job(request: Request, job_id: uuid.UUID, _: ApiKey = write) -> Response:
+async def retry_job(request: Request, job_id: uuid.UUID, key: ApiKey = write) -> Response:
     """Send a dead or cancelled job back to its queue with one more attempt."""
     pool = request.app.state.pool
     job = await store.retry(pool, job_id)
     if job is None:
         raise await _refusal(pool, job_id, "retried", f"only {', '.join(sorted(RETRYABLE_BY_HAND))} jobs can")
+    await audit.record(pool, key, "job.retry", str(job_id))
     if not await dispatch_waiting(pool, request.app.state.channel, [job]):
         request.app.state.redis_down = True  # the row stays queued; the woken relay sends it
     return views.JSONResponse(views.job(job))
 
 
 @router.post("/{job_id}/run-now", response_model=JobOut, summary="Run a scheduled job now")
-async def run_job_now(request: Request, job_id: uuid.UUID, _: ApiKey = write) -> Response:
+async def run_job_now(request: Request, job_id: uuid.UUID, key: ApiKey = write) -> Response:
     """Make a scheduled job (delayed, or waiting out a retry's back-off) due now and send it to
     its queue; 409 for a job in any other state."""
     pool = request.app.state.pool
     job = await store.run_now(pool, job_id)
     if job is None:
         raise await _refusal(pool, job_id, "run now", "only scheduled jobs can")
+    await audit.record(pool, key, "job.run_now", str(job_id))
     if not await dispatch_waiting(pool, request.app.state.channel, [job]):
         request.app.state.redis_down = True  # the row stays queued; the woken relay sends it
     return views.JSONResponse(views.job(job))
 
 
 @router.delete("/{job_id}", status_code=204, summary="Delete a job")
-async def delete_job(request: Request, job_id: uuid.UUID, _: ApiKey = write) -> Response:
+async def delete_job(request: Request, job_id: uuid.UUID, key: ApiKey = write) -> Response:
     """Delete a job that is not running."""
     pool = request.app.state.pool
     if not await store.delete(pool, job_id):
         if await store.get_job(pool, job_id) is None:
             raise not_found()
         raise conflict("a running job cannot be deleted; cancel it first", job_status="running")
+    await audit.record(pool, key, "job.delete", str(job_id))
     return Response(status_code=204)

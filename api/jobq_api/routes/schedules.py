@@ -15,7 +15,7 @@ from jobq_core.errors import UnknownJobType
 from jobq_core.flows.submit import submit
 from jobq_core.model import cron
 from jobq_core.model.payloads import check
-from jobq_core.pg import schedules
+from jobq_core.pg import audit, schedules
 from jobq_core.pg.apikeys import ApiKey, Scope
 from jobq_core.pg.db import Q, unavailable_as_error
 from jobq_core.pg.schedules import JobTemplate
@@ -109,7 +109,7 @@ def _refuse_declared(row: asyncpg.Record) -> None:
 
 
 @router.post("", status_code=201, response_model=ScheduleOut, summary="Create a schedule")
-async def create_schedule(request: Request, body: ScheduleIn, _: ApiKey = write) -> Response:
+async def create_schedule(request: Request, body: ScheduleIn, key: ApiKey = write) -> Response:
     """Store a schedule; it first fires at its next slot."""
     _check_cron(body.cron, body.timezone)
     template = await _template(request, body.job)
@@ -126,6 +126,7 @@ async def create_schedule(request: Request, body: ScheduleIn, _: ApiKey = write)
         )
     except asyncpg.UniqueViolationError:
         raise _name_taken(body.name) from None
+    await audit.record(request.app.state.pool, key, "schedule.create", str(row["id"]), {"name": row["name"]})
     return views.JSONResponse(_schedule(row), status_code=201, headers={"Location": f"/v1/schedules/{row['id']}"})
 
 
@@ -151,7 +152,9 @@ async def get_schedule(request: Request, schedule_id: uuid.UUID, _: ApiKey = rea
     return views.JSONResponse(_schedule(await _get(request, schedule_id)))
 
 
-async def _update(request: Request, current: asyncpg.Record, patch: SchedulePatch) -> Response:
+async def _update(
+    request: Request, key: ApiKey, action: audit.Action, current: asyncpg.Record, patch: SchedulePatch
+) -> Response:
     expression = patch.cron if patch.cron is not None else current["cron"]
     timezone = patch.timezone if patch.timezone is not None else current["timezone"]
     _check_cron(expression, timezone)
@@ -173,32 +176,39 @@ async def _update(request: Request, current: asyncpg.Record, patch: SchedulePatc
         raise _name_taken(name) from None
     if row is None:
         raise not_found("schedule")
+    detail: dict[str, object] = {"name": row["name"]}
+    if action == "schedule.update":
+        detail["changed"] = patch.model_dump(mode="json", exclude_unset=True)
+    await audit.record(request.app.state.pool, key, action, str(row["id"]), detail)
     return views.JSONResponse(_schedule(row))
 
 
 @router.patch("/{schedule_id}", response_model=ScheduleOut, responses=DECLARED, summary="Change a schedule")
-async def update_schedule(request: Request, schedule_id: uuid.UUID, body: SchedulePatch, _: ApiKey = write) -> Response:
+async def update_schedule(
+    request: Request, schedule_id: uuid.UUID, body: SchedulePatch, key: ApiKey = write
+) -> Response:
     """Change any field; the schedule next fires at its next slot from now. A schedule
     declared in code is changed there (409)."""
     current = await _get(request, schedule_id)
     _refuse_declared(current)
-    return await _update(request, current, body)
+    return await _update(request, key, "schedule.update", current, body)
 
 
 @router.post("/{schedule_id}/pause", response_model=ScheduleOut, summary="Pause a schedule")
-async def pause_schedule(request: Request, schedule_id: uuid.UUID, _: ApiKey = write) -> Response:
+async def pause_schedule(request: Request, schedule_id: uuid.UUID, key: ApiKey = write) -> Response:
     """Stop firing until resumed; slots while paused are skipped."""
-    return await _update(request, await _get(request, schedule_id), SchedulePatch(paused=True))
+    return await _update(request, key, "schedule.pause", await _get(request, schedule_id), SchedulePatch(paused=True))
 
 
 @router.post("/{schedule_id}/resume", response_model=ScheduleOut, summary="Resume a schedule")
-async def resume_schedule(request: Request, schedule_id: uuid.UUID, _: ApiKey = write) -> Response:
+async def resume_schedule(request: Request, schedule_id: uuid.UUID, key: ApiKey = write) -> Response:
     """Fire again from the next slot."""
-    return await _update(request, await _get(request, schedule_id), SchedulePatch(paused=False))
+    current = await _get(request, schedule_id)
+    return await _update(request, key, "schedule.resume", current, SchedulePatch(paused=False))
 
 
 @router.post("/{schedule_id}/run", status_code=201, response_model=JobOut, summary="Run a schedule now")
-async def run_schedule(request: Request, schedule_id: uuid.UUID, _: ApiKey = write) -> Response:
+async def run_schedule(request: Request, schedule_id: uuid.UUID, key: ApiKey = write) -> Response:
     """Make one job from the schedule's job template now, paused or not. It is outside the
     slots: the next slot fires as it would have, once."""
     schedule = await _get(request, schedule_id)
@@ -208,6 +218,8 @@ async def run_schedule(request: Request, schedule_id: uuid.UUID, _: ApiKey = wri
     if not result.dispatched:
         state.redis_down = True  # the row stays queued; the woken relay sends it
     job = result.jobs[0]
+    detail = {"name": schedule["name"], "job_id": str(job["id"])}
+    await audit.record(state.pool, key, "schedule.run", str(schedule_id), detail)
     return views.JSONResponse(views.job(job), status_code=201, headers={"Location": f"/v1/jobs/{job['id']}"})
 
 
@@ -225,13 +237,15 @@ async def schedule_runs(
 
 
 @router.delete("/{schedule_id}", status_code=204, responses=DECLARED, summary="Delete a schedule")
-async def delete_schedule(request: Request, schedule_id: uuid.UUID, _: ApiKey = write) -> Response:
+async def delete_schedule(request: Request, schedule_id: uuid.UUID, key: ApiKey = write) -> Response:
     """Delete a schedule; jobs it already made stay. A schedule declared in code is
     removed there (409)."""
     # A schedule's declared_by never changes once it is stored, so the check holds for the delete.
-    _refuse_declared(await _get(request, schedule_id))
+    current = await _get(request, schedule_id)
+    _refuse_declared(current)
     async with unavailable_as_error():
         deleted = await request.app.state.pool.fetchval(Q["delete_schedule"], schedule_id)
     if deleted is None:
         raise not_found("schedule")
+    await audit.record(request.app.state.pool, key, "schedule.delete", str(schedule_id), {"name": current["name"]})
     return Response(status_code=204)

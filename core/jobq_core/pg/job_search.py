@@ -5,9 +5,10 @@ never a catch-all with `($1 IS NULL OR ...)` branches whose one cached plan must
 every combination. Every filter has an index (migration 0007) that reads a page in order
 and stops at its limit: status, queue and type by (column, created_at DESC, id DESC), the
 time range by (created_at DESC, id DESC), a tag and the payload by GIN, error text by
-trigrams. Several statuses are one branch each, merged: `status = ANY(...)` cannot read
-one index in created order. The reads run with custom plans (plan_cache_mode), planned
-for the values given: a tag on half the jobs and a tag on ten are different reads.
+trigrams (a rare tag's jobs are read whole and sorted: see list_jobs). Several statuses
+are one branch each, merged: `status = ANY(...)` cannot read one index in created order.
+The reads run with custom plans (plan_cache_mode), planned for the values given: a tag
+on half the jobs and a tag on ten are different reads.
 
 A count is exact up to :data:`EXACT_COUNT_LIMIT`, read with that limit; past it,
 PostgreSQL's estimate for the filters, marked as one, instead of reading millions of rows.
@@ -16,7 +17,7 @@ PostgreSQL's estimate for the filters, marked as one, instead of reading million
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,10 +25,15 @@ import asyncpg
 import orjson
 
 from jobq_core.model.states import JobStatus
+from jobq_core.pg.conditions import Conditions
 from jobq_core.pg.db import unavailable_as_error
 
 EXACT_COUNT_LIMIT = 10_000
 """Counts up to this many matching jobs are exact; above it, an estimate."""
+
+RARE_TAG_ROWS = 10_000
+"""A tag PostgreSQL expects on at most this many jobs is listed by reading all of them and
+sorting: 19 ms for a tag on 7,758 of a million jobs on a 2-core machine, cached."""
 
 ORDER = "ORDER BY created_at DESC, id DESC"
 
@@ -56,34 +62,14 @@ class Count:
     exact: bool
 
 
-class _Query:
-    """SQL conditions with their arguments numbered as they are added."""
-
-    def __init__(self) -> None:
-        self.args: list[Any] = []
-        self.conditions: list[str] = []
-
-    def arg(self, value: Any) -> str:
-        self.args.append(value)
-        return f"${len(self.args)}"
-
-    def where(self, template: str, *values: Any) -> None:
-        """Add a condition; `{}` in `template` are the values' placeholders, in order."""
-        self.conditions.append(template.format(*(self.arg(v) for v in values)))
-
-    def clause(self, *more: str) -> str:
-        conditions = [*self.conditions, *more]
-        return ("WHERE " + " AND ".join(conditions)) if conditions else ""
-
-
 def contains_pattern(text: str) -> str:
     """An ILIKE pattern (escape character `\\`) that matches `text` anywhere, taken literally."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _filtered(filters: JobFilter) -> _Query:
-    """Every filter but the statuses, as conditions."""
-    q = _Query()
+def _filtered(filters: JobFilter, q: Conditions | None = None) -> Conditions:
+    """Every filter but the statuses, as conditions (added to `q`'s)."""
+    q = q if q is not None else Conditions()
     if filters.type is not None:
         q.where("type = {}", filters.type)
     if filters.queue is not None:
@@ -108,9 +94,20 @@ def _statuses(filters: JobFilter) -> list[str]:
 
 
 def list_query(
-    filters: JobFilter, *, limit: int, after: tuple[datetime, uuid.UUID] | None = None
+    filters: JobFilter,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    sort_matches: bool = False,
 ) -> tuple[str, list[Any]]:
-    """The SQL and arguments of one page: jobs matching `filters`, newest first, after the cursor `after`."""
+    """The SQL and arguments of one page: jobs matching `filters`, newest first, after the cursor `after`.
+
+    `sort_matches` (with a tag) reads every job of the tag and sorts those that match
+    the other filters, instead of walking an index in created order until a page is
+    found: for a rare tag the walk may pass thousands of jobs between matches.
+    """
+    if sort_matches and filters.tag is not None:
+        return _sorted_by_tag(filters, limit=limit, after=after)
     q = _filtered(filters)
     if after is not None:
         q.where("(created_at, id) < ({}, {})", after[0], after[1])
@@ -123,6 +120,25 @@ def list_query(
         f"(SELECT * FROM jobq_jobs {q.clause(f'status = {q.arg(s)}')} {ORDER} LIMIT {limit_arg})" for s in statuses
     ]
     return f"SELECT * FROM ({' UNION ALL '.join(branches)}) AS j {ORDER} LIMIT {limit_arg}", q.args
+
+
+def _sorted_by_tag(
+    filters: JobFilter, *, limit: int, after: tuple[datetime, uuid.UUID] | None
+) -> tuple[str, list[Any]]:
+    """The tag's jobs through its GIN index alone, then the other filters and the sort.
+
+    `OFFSET 0` keeps the other filters out of that read: pushed into it, PostgreSQL may
+    intersect the tag's few thousand rows with a bitmap of, say, the 40 % of the table
+    in the default queue, which costs more than checking each of the tag's rows.
+    """
+    q = Conditions()
+    tagged = f"SELECT * FROM jobq_jobs WHERE tags @> ARRAY[{q.arg(filters.tag)}]::text[] OFFSET 0"
+    q = _filtered(replace(filters, tag=None), q)
+    if statuses := _statuses(filters):
+        q.where("status = ANY({}::text[])", statuses)
+    if after is not None:
+        q.where("(created_at, id) < ({}, {})", after[0], after[1])
+    return f"SELECT * FROM ({tagged}) AS tagged {q.clause()} {ORDER} LIMIT {q.arg(limit)}", q.args
 
 
 def count_query(filters: JobFilter) -> tuple[str, list[Any]]:
@@ -141,11 +157,28 @@ async def _with_custom_plans(pool: asyncpg.Pool, query: str, args: list[Any]) ->
         return await conn.fetch(query, *args)
 
 
+async def _estimated_rows(pool: asyncpg.Pool, query: str, args: list[Any]) -> int:
+    """How many rows PostgreSQL expects `query` to return, from its statistics (nothing is read)."""
+    plan = (await _with_custom_plans(pool, f"EXPLAIN (FORMAT JSON) {query}", args))[0][0]
+    return int(orjson.loads(plan)[0]["Plan"]["Plan Rows"])
+
+
 async def list_jobs(
     pool: asyncpg.Pool, filters: JobFilter, *, limit: int, after: tuple[datetime, uuid.UUID] | None = None
 ) -> list[asyncpg.Record]:
-    """Jobs matching `filters`, newest first, starting after the cursor `after`."""
-    query, args = list_query(filters, limit=limit, after=after)
+    """Jobs matching `filters`, newest first, starting after the cursor `after`.
+
+    PostgreSQL assumes a tag's jobs are spread evenly through time, so for a page it may
+    walk the created-order index past thousands of jobs that lack the tag (the newest
+    ones, still waiting, when the filter asks for finished ones, say). A tag it expects
+    on at most RARE_TAG_ROWS jobs is read whole through its GIN index and sorted instead:
+    a cost bounded by the tag, at any depth.
+    """
+    rare_tag = (
+        filters.tag is not None
+        and await _estimated_rows(pool, *count_query(JobFilter(tag=filters.tag))) <= RARE_TAG_ROWS
+    )
+    query, args = list_query(filters, limit=limit, after=after, sort_matches=rare_tag)
     return await _with_custom_plans(pool, query, args)
 
 
@@ -156,7 +189,6 @@ async def count_jobs(pool: asyncpg.Pool, filters: JobFilter) -> Count:
     counted = (await _with_custom_plans(pool, bounded, args))[0]["n"]
     if counted <= EXACT_COUNT_LIMIT:
         return Count(counted, exact=True)
-    plan = (await _with_custom_plans(pool, f"EXPLAIN (FORMAT JSON) {query}", args))[0][0]
-    estimate = int(orjson.loads(plan)[0]["Plan"]["Plan Rows"])
+    estimate = await _estimated_rows(pool, query, args)
     # More than the limit were counted: an estimate below it would be known wrong.
     return Count(max(estimate, EXACT_COUNT_LIMIT + 1), exact=False)

@@ -601,6 +601,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the audit log
+         * @description Changes made through the API that were not plain submits, newest first: cancel,
+         *     retry, run now and delete of jobs, retries of dead groups, pausing and resuming
+         *     queues, every change to a schedule, keys created and revoked. Each names the key
+         *     that made it, the action, its target and what the request asked for beyond that.
+         */
+        get: operations["read_audit_v1_audit_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/scalers": {
         parameters: {
             query?: never;
@@ -863,6 +886,56 @@ export interface components {
              * @description The end of the latest minute rolled up, which failures and dead jobs are judged at.
              */
             rolled_up_until: string | null;
+        };
+        /**
+         * AuditEntryOut
+         * @description One change made through the API.
+         */
+        AuditEntryOut: {
+            /** Id */
+            id: number;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Key Id
+             * @description The key that made it (it may since have been revoked).
+             */
+            key_id: string | null;
+            /** Key Name */
+            key_name: string;
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "job.cancel" | "job.retry" | "job.run_now" | "job.delete" | "dead_group.retry" | "queue.pause" | "queue.resume" | "schedule.create" | "schedule.update" | "schedule.pause" | "schedule.resume" | "schedule.run" | "schedule.delete" | "key.create" | "key.revoke";
+            /**
+             * Target
+             * @description A job or key id, a queue or schedule name; null when none.
+             */
+            target: string | null;
+            /**
+             * Detail
+             * @description What the request asked for beyond its target.
+             */
+            detail: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /**
+         * AuditPageOut
+         * @description A page of the audit log.
+         */
+        AuditPageOut: {
+            /** Entries */
+            entries: components["schemas"]["AuditEntryOut"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page; null on the last.
+             */
+            next_cursor: string | null;
         };
         /**
          * BatchIn
@@ -3048,6 +3121,47 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AttentionOut"];
+                };
+            };
+        };
+    };
+    read_audit_v1_audit_get: {
+        parameters: {
+            query?: {
+                action?: ("job.cancel" | "job.retry" | "job.run_now" | "job.delete" | "dead_group.retry" | "queue.pause" | "queue.resume" | "schedule.create" | "schedule.update" | "schedule.pause" | "schedule.resume" | "schedule.run" | "schedule.delete" | "key.create" | "key.revoke") | null;
+                /** @description The name of the key that acted. */
+                key_name?: string | null;
+                /** @description A job or key id, a queue or schedule name. */
+                target?: string | null;
+                /** @description Entries at or after this time. */
+                after?: string | null;
+                /** @description Entries before this time. */
+                before?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPageOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

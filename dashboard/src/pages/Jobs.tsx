@@ -7,6 +7,7 @@ import { useWindowVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useLayoutEffect, useRef, useState, type FormEvent } from "react";
 
 import { api, call, type Job, type JobStatus } from "../api/client";
+import { matchText } from "../lib/count";
 import { fromFilters, parseSearch, toFilters, type JobFilters } from "../lib/search";
 import { ConfirmButton, ErrorNote, StatusBadge, Time } from "../ui/parts";
 import { useLiveOptions } from "../ui/preferences";
@@ -78,27 +79,28 @@ export function JobsPage({ search }: { search: JobsSearch }) {
 
   useEffect(() => setText(fromFilters(search)), [search]);
 
+  const filters = {
+    status: search.status ? [search.status as JobStatus] : undefined,
+    type: search.type,
+    queue: search.queue,
+    tag: search.tag,
+    error: search.error,
+    payload: search.payload,
+  };
   const list = useQuery({
     queryKey: ["jobs", search],
     queryFn: () =>
-      call(
-        api.GET("/v1/jobs", {
-          params: {
-            query: {
-              status: search.status ? [search.status as JobStatus] : undefined,
-              type: search.type,
-              queue: search.queue,
-              tag: search.tag,
-              error: search.error,
-              payload: search.payload,
-              cursor: search.cursor,
-              limit: search.limit ?? PAGE_SIZES[0],
-            },
-          },
-        }),
-      ),
+      call(api.GET("/v1/jobs", { params: { query: { ...filters, cursor: search.cursor, limit: search.limit ?? PAGE_SIZES[0] } } })),
     enabled: !search.id,
     // The last page stays on screen while the next one loads.
+    placeholderData: keepPreviousData,
+    ...live,
+  });
+  // Refreshed with the lists (ui/LiveUpdates); cheap at any size: exact up to 10,000, an estimate above.
+  const matching = useQuery({
+    queryKey: ["job-count", filters],
+    queryFn: () => call(api.GET("/v1/jobs/count", { params: { query: filters } })),
+    enabled: !search.id,
     placeholderData: keepPreviousData,
     ...live,
   });
@@ -195,6 +197,11 @@ export function JobsPage({ search }: { search: JobsSearch }) {
         </p>
       )}
       <ErrorNote error={list.error} />
+      {matching.data && (
+        <p className="muted match-count" title={matching.data.count.exact ? undefined : "PostgreSQL's estimate: counts are exact up to 10,000"}>
+          {matchText(matching.data.count)}
+        </p>
+      )}
       {can.write && (
         <div className="bulk" aria-label="Selected jobs">
           <span>{chosen.length} selected</span>

@@ -121,6 +121,11 @@ export function Layout() {
               API keys
             </Link>
           )}
+          {me?.can_admin && (
+            <Link to="/audit" activeProps={{ "aria-current": "page" }}>
+              Audit
+            </Link>
+          )}
         </nav>
         <div className="controls">
           <Choice label="Updates" value={live} onChange={setLive} options={LIVE_MODES} />

@@ -56,7 +56,10 @@ export function LiveUpdates() {
       setStream("off");
       return;
     }
-    const refreshLists = throttle(() => void client.invalidateQueries({ queryKey: ["jobs"] }), LIST_REFRESH_MS);
+    const refreshLists = throttle(() => {
+      void client.invalidateQueries({ queryKey: ["jobs"] });
+      void client.invalidateQueries({ queryKey: ["job-count"] });
+    }, LIST_REFRESH_MS);
     const onEvent = ({ event, data }: StreamEvent) => {
       if (event === "job") applyJob(client, data as JobChange, refreshLists);
       else if (event === "queues") client.setQueryData(["queues"], data);

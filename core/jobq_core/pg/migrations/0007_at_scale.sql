@@ -1,8 +1,8 @@
 -- Lists and searches that read an index, not the table, at millions of jobs
 -- (jobq_core.pg.job_search). Every list is newest first, so each filter's index ends in
 -- (created_at DESC, id DESC): a page is read in order and the read stops at its limit.
--- On a large table these builds hold writes to jobq_jobs until they finish (about
--- 30 s per million jobs here, README "At a million jobs").
+-- On a large table these builds hold writes to jobq_jobs until they finish (8–18 s at a
+-- million jobs on a 2-core machine, `make bench-scale`; README "At a million jobs").
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 

@@ -14,7 +14,7 @@
 -- queue on jobq_jobs_queue_status), running jobs (jobq_jobs_worker, partial: as many as
 -- the workers' slots), and the hub's running set by primary key. A running job comes
 -- back only when its attempt or progress moved. The queue counts are per queue and
--- status index ranges (live and dead jobs, never the finished ones), taken only when a
+-- status index ranges (live jobs; dead ones are kept count of, jobq_dead_by_queue), taken only when a
 -- job changed state, a queue was paused or resumed, or $6 asks.
 WITH RECURSIVE job_queues AS (
     -- The distinct queues of jobq_jobs, one index descent each (a loose index scan).
@@ -60,6 +60,8 @@ WITH RECURSIVE job_queues AS (
     SELECT $6::boolean
            OR EXISTS (SELECT 1 FROM touched WHERE moved)
            OR EXISTS (SELECT 1 FROM jobq_queues WHERE updated_at > $1) AS count_queues
+), dead_counts AS MATERIALIZED (
+    SELECT queue, dead FROM jobq_dead_by_queue()
 ), counts AS MATERIALIZED (
     SELECT q.name,
            (SELECT count(*) FROM jobq_jobs j
@@ -71,7 +73,7 @@ WITH RECURSIVE job_queues AS (
            (SELECT count(*) FROM jobq_jobs j
             WHERE j.queue = q.name AND j.status = 'scheduled' AND j.run_at > now()) AS scheduled_later,
            (SELECT count(*) FROM jobq_jobs j WHERE j.queue = q.name AND j.status = 'running') AS running,
-           (SELECT count(*) FROM jobq_jobs j WHERE j.queue = q.name AND j.status = 'dead') AS dead,
+           coalesce((SELECT d.dead FROM dead_counts d WHERE d.queue = q.name), 0) AS dead,
            LEAST((SELECT min(j.run_at) FROM jobq_jobs j
                   WHERE j.queue = q.name AND j.status = 'queued' AND j.run_at <= now()),
                  (SELECT min(j.run_at) FROM jobq_jobs j

@@ -40,7 +40,7 @@ WITH attempts AS (
     WHERE status = 'dead' AND finished_at >= $1 AND finished_at < $1 + interval '1 minute'
     GROUP BY queue
 ), dead_now AS (
-    SELECT queue, count(*) AS dead_total FROM jobq_jobs WHERE status = 'dead' GROUP BY queue
+    SELECT queue, dead AS dead_total FROM jobq_dead_by_queue() WHERE dead <> 0
 ), queues AS (
     SELECT name AS queue FROM jobq_queues
     UNION SELECT queue FROM jobq_job_types

@@ -2,30 +2,32 @@
 -- the next one. Every state change is guarded by the state it leaves.
 
 -- name: queue_stats
+-- Live jobs are counted (as many as are waiting or running); dead ones are kept count of (jobq_dead_by_queue).
+WITH dead AS MATERIALIZED (SELECT queue, dead FROM jobq_dead_by_queue())
 SELECT q.name AS queue,
        coalesce(s.ready, 0) AS ready,
        coalesce(s.scheduled, 0) AS scheduled,
        coalesce(s.running, 0) AS running,
-       coalesce(s.dead, 0) AS dead,
+       coalesce(d.dead, 0) AS dead,
        s.oldest_ready_age_s,
        coalesce(p.paused, false) AS paused
 FROM (SELECT name FROM jobq_queues
       UNION SELECT queue FROM jobq_job_types
-      UNION SELECT DISTINCT queue FROM jobq_jobs
-            WHERE status IN ('scheduled', 'queued', 'running', 'dead')) AS q
+      UNION SELECT DISTINCT queue FROM jobq_jobs WHERE status IN ('scheduled', 'queued', 'running')
+      UNION SELECT queue FROM dead WHERE dead > 0) AS q
 LEFT JOIN (
     SELECT queue,
            count(*) FILTER (WHERE status IN ('queued', 'scheduled') AND run_at <= now()) AS ready,
            count(*) FILTER (WHERE status = 'scheduled' AND run_at > now()) AS scheduled,
            count(*) FILTER (WHERE status = 'running') AS running,
-           count(*) FILTER (WHERE status = 'dead') AS dead,
            extract(epoch FROM now() - min(run_at) FILTER (
                WHERE status IN ('queued', 'scheduled') AND run_at <= now()))::float8
                AS oldest_ready_age_s
     FROM jobq_jobs
-    WHERE status IN ('scheduled', 'queued', 'running', 'dead')
+    WHERE status IN ('scheduled', 'queued', 'running')
     GROUP BY queue
 ) AS s ON s.queue = q.name
+LEFT JOIN dead AS d ON d.queue = q.name
 LEFT JOIN jobq_queues AS p ON p.name = q.name
 ORDER BY q.name;
 
@@ -33,6 +35,14 @@ ORDER BY q.name;
 INSERT INTO jobq_queues (name, paused, updated_at) VALUES ($1, $2, now())
 ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = now()
 RETURNING name, paused;
+
+-- name: fold_dead_counts
+-- Fold the dead jobs' deltas into their totals (the leader, with each roll-up). A delta
+-- appended meanwhile is not deleted, so it is folded next time.
+WITH folded AS (DELETE FROM jobq_dead_deltas RETURNING queue, delta)
+INSERT INTO jobq_dead_counts AS c (queue, dead)
+SELECT queue, sum(delta) FROM folded GROUP BY queue
+ON CONFLICT (queue) DO UPDATE SET dead = c.dead + excluded.dead;
 
 -- name: paused_queues
 SELECT name FROM jobq_queues WHERE paused;
