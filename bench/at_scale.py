@@ -26,7 +26,6 @@ import json
 import re
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,13 +36,12 @@ from typing import Any
 
 import asyncpg
 import httpx
-from jobq_devrun.servers import start_postgres, start_redis
 
 from bench import list_cases
 from bench.seed import DAYS, QUEUE_SHARES, seed
-from jobq_core.pg import apikeys
+from bench.servers import servers
 from jobq_core.pg.job_search import JobFilter
-from jobq_core.pg.migrate import migrate_url, migrations
+from jobq_core.pg.migrate import migrations
 from tests.support.processes import service_env, start_api, start_worker
 
 RESULTS = Path(__file__).parent / "results" / "at_scale.json"
@@ -69,30 +67,22 @@ class Stack:
 @asynccontextmanager
 async def stack(jobs: int) -> AsyncIterator[Stack]:
     """PostgreSQL seeded with `jobs` jobs, Redis, the API, one worker, a client with an admin key."""
-    with tempfile.TemporaryDirectory(prefix="jobq-bench-scale-") as tmp:
-        pg = start_postgres(Path(tmp) / "pg", durable=True)
-        rd = start_redis(Path(tmp) / "redis", durable=False)
-        services = []
-        try:
-            await migrate_url(pg.url)
-            seed_s = await seed(pg.url, jobs, log=True)
-            pool = await asyncpg.create_pool(pg.url, min_size=1, max_size=4)
-            key = await apikeys.create(pool, "bench", [apikeys.Scope.ADMIN])
-            api = await start_api(service_env(pg.url, rd.url), Path(tmp) / "api.log")
-            services.append(api.service)
-            # Keep what was seeded: the default retention (7 days) would prune most of it meanwhile.
-            kept = str(DAYS_KEPT * 86_400)
-            worker_env = service_env(pg.url, rd.url, JOBQ_RETENTION_S=kept, JOBQ_DEAD_RETENTION_S=kept)
-            services.append(await start_worker(pool, worker_env, Path(tmp) / "worker.log"))
-            headers = {"Authorization": f"Bearer {key}"}
-            async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=60) as client:
-                yield Stack(api.url, pool, client, seed_s)
-            await pool.close()
-        finally:
-            for service in services:
-                service.stop()
-            rd.stop()
-            pg.stop()
+    seed_s = 0.0
+
+    async def seeded(url: str) -> None:
+        nonlocal seed_s
+        seed_s = await seed(url, jobs, log=True)
+
+    async with servers("jobq-bench-scale-", seeded) as s:
+        api = await start_api(service_env(s.database_url, s.redis_url), s.tmp / "api.log")
+        s.services.append(api.service)
+        # Keep what was seeded: the default retention (7 days) would prune most of it meanwhile.
+        kept = str(DAYS_KEPT * 86_400)
+        worker_env = service_env(s.database_url, s.redis_url, JOBQ_RETENTION_S=kept, JOBQ_DEAD_RETENTION_S=kept)
+        s.services.append(await start_worker(s.pool, worker_env, s.tmp / "worker.log"))
+        headers = {"Authorization": f"Bearer {s.admin_key}"}
+        async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=60) as client:
+            yield Stack(api.url, s.pool, client, seed_s)
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:

@@ -21,7 +21,6 @@ import re
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,12 +30,10 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from jobq_devrun.servers import free_port, start_postgres, start_redis
 from playwright.async_api import Browser, Page, async_playwright
 
-from jobq_core.pg import apikeys
-from jobq_core.pg.migrate import migrate_url
-from tests.support.processes import service_env, start, start_worker
+from bench.servers import servers
+from tests.support.processes import service_env, start_api, start_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "dashboard" / "dist"
@@ -83,35 +80,11 @@ class Stack:
 @asynccontextmanager
 async def stack() -> AsyncIterator[Stack]:
     """PostgreSQL, Redis, the API serving the build, one worker, an admin key."""
-    with tempfile.TemporaryDirectory(prefix="jobq-bench-dashboard-") as tmp:
-        pg = start_postgres(Path(tmp) / "pg", durable=True)
-        rd = start_redis(Path(tmp) / "redis", durable=False)
-        services = []
-        try:
-            await migrate_url(pg.url)
-            pool = await asyncpg.create_pool(pg.url, min_size=1, max_size=4)
-            key = await apikeys.create(pool, "bench", [apikeys.Scope.ADMIN])
-            port = free_port()
-            env = service_env(pg.url, rd.url, JOBQ_HOST="127.0.0.1", JOBQ_PORT=str(port), JOBQ_DASHBOARD_DIR=str(DIST))
-            api = start("jobq_api", env, Path(tmp) / "api.log")
-            services.append(api)
-            services.append(await start_worker(pool, service_env(pg.url, rd.url), Path(tmp) / "worker.log"))
-            url = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient(base_url=url) as client:
-                for _ in range(200):
-                    try:
-                        if (await client.get("/readyz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.1)
-            yield Stack(url, key, pool)
-            await pool.close()
-        finally:
-            for service in services:
-                service.stop()
-            rd.stop()
-            pg.stop()
+    async with servers("jobq-bench-dashboard-") as s:
+        api = await start_api(service_env(s.database_url, s.redis_url, JOBQ_DASHBOARD_DIR=str(DIST)), s.tmp / "api.log")
+        s.services.append(api.service)
+        s.services.append(await start_worker(s.pool, service_env(s.database_url, s.redis_url), s.tmp / "worker.log"))
+        yield Stack(api.url, s.admin_key, s.pool)
 
 
 async def open_signed_in(browser: Browser, s: Stack, path: str) -> Page:
