@@ -74,6 +74,7 @@ TABLES_RESET_PER_TEST = [
     "jobq_queues",
     "jobq_schedules",
     "jobq_minute_stats",
+    "jobq_bulk_operations",
     "jobq_scaler_samples",
     "jobq_scaler_decisions",
     "jobq_audit",

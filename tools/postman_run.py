@@ -117,6 +117,43 @@ RUN: list[Step] = [
     ),
     Step("Delete a job", "DELETE /v1/jobs/{job_id}", 204, path={"job_id": "{{otherBatchJobId}}"}),
     Step(
+        "Preview a bulk operation",
+        "POST /v1/bulk-operations",
+        201,
+        body={"action": "set_priority", "priority": 5, "filter": {"tag": MARK}},  # 4 jobs at least by now
+        expect={"body.status": "preview", "body.matched.value >= 4": True},
+        save={"operationId": "body.id"},
+    ),
+    Step(
+        "Confirm a bulk operation",
+        "POST /v1/bulk-operations/{operation_id}/confirm",
+        200,
+        expect={"body.status": "running"},
+    ),
+    Step(
+        "Read a bulk operation", "GET /v1/bulk-operations/{operation_id}", 200, expect={"body.action": "set_priority"}
+    ),
+    Step(
+        "List bulk operations",
+        "GET /v1/bulk-operations",
+        200,
+        expect={'body.operations.some(o => o.id === pm.collectionVariables.get("operationId"))': True},
+    ),
+    Step(
+        "Preview a bulk delete, to drop it",
+        "POST /v1/bulk-operations",
+        201,
+        body={"action": "delete", "filter": {"tag": MARK, "status": ["cancelled"]}},
+        save={"droppedOperationId": "body.id"},
+    ),
+    Step(
+        "Cancel a bulk operation",
+        "POST /v1/bulk-operations/{operation_id}/cancel",
+        200,
+        path={"operation_id": "{{droppedOperationId}}"},
+        expect={"body.status": "cancelled", "body.processed": 0},
+    ),
+    Step(
         "Dead jobs grouped by error",
         "GET /v1/dead-groups",
         200,

@@ -24,7 +24,7 @@ from .auth import KeyCache
 from .event_hub import EventHub
 from .metrics import RequestMetrics
 from .metrics import router as metrics_router
-from .routes import api_keys, audit, dead_groups, jobs, local_mail, meta, queues, schedules, stats
+from .routes import api_keys, audit, bulk_operations, dead_groups, jobs, local_mail, meta, queues, schedules, stats
 from .routes import events as events_routes
 from .routes import scalers as scalers_routes
 from .settings import ApiSettings
@@ -143,6 +143,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(dead_groups.router)
     app.include_router(stats.router)
     app.include_router(audit.router)
+    app.include_router(bulk_operations.router)
     app.include_router(scalers_routes.router)
     app.include_router(events_routes.router)
     if settings.local_mail_dir is not None:  # `jobq run`'s mail catcher; no such route elsewhere

@@ -12,8 +12,10 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from jobq_core.flows.dead_groups import RETRY_CAP, SCAN_LIMIT
 from jobq_core.model.fingerprint import MESSAGE_CHARS, SAMPLE_IDS
 from jobq_core.model.priority import MAX_PRIORITY, MIN_PRIORITY
+from jobq_core.model.states import JobStatus
 from jobq_core.pg.apikeys import Scope
 from jobq_core.pg.audit import Action
+from jobq_core.pg.bulk_operations import BulkAction, BulkStatus
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 _NUL = "\x00"
@@ -663,4 +665,65 @@ class AuditPageOut(BaseModel):
     """A page of the audit log."""
 
     entries: list[AuditEntryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class BulkFilterIn(BaseModel):
+    """Which jobs a bulk operation acts on: the filters of `GET /v1/jobs`, each optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[JobStatus] | None = Field(default=None, max_length=7, description="Any of these.")
+    type: Text | None = Field(default=None, max_length=200)
+    queue: Text | None = Field(default=None, max_length=100)
+    tag: Text | None = Field(default=None, max_length=100)
+    created_after: AwareDatetime | None = None
+    created_before: AwareDatetime | None = None
+    error: Text | None = Field(default=None, min_length=1, max_length=200, description="As `error` of GET /v1/jobs.")
+    payload: list[Annotated[Text, Field(max_length=200)]] | None = Field(
+        default=None, max_length=20, description="`path=value` filters, as `payload` of GET /v1/jobs."
+    )
+
+
+class BulkOperationIn(BaseModel):
+    """An action for every job a filter matches, to preview before it runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: BulkAction = Field(
+        description="cancel (waiting and running jobs), retry (dead and cancelled), delete (any but"
+        " running), set_priority (scheduled and queued)."
+    )
+    filter: BulkFilterIn = Field(default_factory=BulkFilterIn, description="No filter: every job.")
+    priority: int | None = Field(
+        default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY, description="The new priority; for set_priority only."
+    )
+
+
+class BulkOperationOut(BaseModel):
+    """A bulk operation: its preview, then its progress and result."""
+
+    id: uuid.UUID
+    action: BulkAction
+    priority: int | None
+    filter: dict[str, Any] = Field(description="The filter, as the request gave it.")
+    status: BulkStatus = Field(
+        description="preview (waiting for its confirmation), running, done or cancelled (stopped between batches)."
+    )
+    matched: JobCount = Field(description="How many jobs matched when it was previewed.")
+    processed: int = Field(description="Matching jobs looked at so far, newest first.")
+    changed: int = Field(description="Jobs the action changed.")
+    skipped: int = Field(
+        description="Jobs looked at but not changed: their state had moved to one the action does not apply to."
+    )
+    key_name: str = Field(description="The key that previewed it.")
+    created_at: datetime
+    confirmed_at: datetime | None
+    finished_at: datetime | None
+
+
+class BulkOperationListOut(BaseModel):
+    """Bulk operations, newest first."""
+
+    operations: list[BulkOperationOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")

@@ -14,24 +14,24 @@ PATH_PATTERN = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 """Dot-separated object keys: letters, digits, `_` and `-`, no empty key."""
 
 
-def containment(filters: Sequence[str]) -> dict[str, Any] | None:
+def containment(filters: Sequence[str], field: str = "payload") -> dict[str, Any] | None:
     """The object every matching payload contains (`payload @> it`), each filter's path and value merged.
 
-    None for no filters; a 422 problem naming `payload[i]` for a filter that is not
+    None for no filters; a 422 problem naming `payload[i]` (`field[i]`) for a filter that is not
     `path=value` or that contradicts an earlier one (`a=1` and `a=2`, `a=1` and `a.b=2`).
     """
     merged: dict[str, Any] = {}
     for i, text in enumerate(filters):
         path, sep, raw = text.partition("=")
         if not sep:
-            raise _invalid(i, "expected path=value, e.g. user.id=123")
+            raise _invalid(field, i, "expected path=value, e.g. user.id=123")
         if not PATH_PATTERN.fullmatch(path):
-            raise _invalid(i, f"path {path!r} is not dot-separated keys of letters, digits, '_' and '-'")
+            raise _invalid(field, i, f"path {path!r} is not dot-separated keys of letters, digits, '_' and '-'")
         value = _value(raw)
         if isinstance(value, str) and "\x00" in value:
-            raise _invalid(i, "must not contain the NUL character (U+0000), which PostgreSQL cannot store")
+            raise _invalid(field, i, "must not contain the NUL character (U+0000), which PostgreSQL cannot store")
         if not _merge(merged, path.split("."), value):
-            raise _invalid(i, f"contradicts an earlier payload filter on {path!r}")
+            raise _invalid(field, i, f"contradicts an earlier payload filter on {path!r}")
     return merged or None
 
 
@@ -60,8 +60,8 @@ def _merge(into: dict[str, Any], keys: list[str], value: Any) -> bool:
     return True
 
 
-def _invalid(index: int, message: str) -> Problem:
-    field = f"payload[{index}]"
+def _invalid(name: str, index: int, message: str) -> Problem:
+    field = f"{name}[{index}]"
     return Problem(
         422, "validation", "Invalid request", f"{field}: {message}", errors=[{"field": field, "message": message}]
     )

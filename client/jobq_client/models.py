@@ -114,6 +114,8 @@ class AuditEntryOut(Answer):
         "job.run_now",
         "job.delete",
         "dead_group.retry",
+        "bulk.confirm",
+        "bulk.cancel",
         "queue.pause",
         "queue.resume",
         "schedule.create",
@@ -202,6 +204,70 @@ class BatchOut(Answer):
     created: int = Field(description="How many are new (the rest matched an idempotency key).")
 
 
+JobStatus = Literal["scheduled", "queued", "running", "succeeded", "dead", "cancelled"]
+"""Where a job is in its life."""
+
+
+class BulkFilterIn(Request):
+    """Which jobs a bulk operation acts on: the filters of `GET /v1/jobs`, each optional."""
+
+    status: list[JobStatus] | None = Field(None, description="Any of these.")
+    type: str | None = None
+    queue: str | None = None
+    tag: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    error: str | None = Field(None, description="As `error` of GET /v1/jobs.")
+    payload: list[str] | None = Field(None, description="`path=value` filters, as `payload` of GET /v1/jobs.")
+
+
+class BulkOperationIn(Request):
+    """An action for every job a filter matches, to preview before it runs."""
+
+    action: Literal["cancel", "retry", "delete", "set_priority"] = Field(
+        description="cancel (waiting and running jobs), retry (dead and cancelled), delete (any but "
+        "running), set_priority (scheduled and queued)."
+    )
+    filter: BulkFilterIn | None = Field(None, description="No filter: every job.")
+    priority: int | None = Field(None, description="The new priority; for set_priority only.")
+
+
+class JobCount(Answer):
+    """A number of jobs, exact or estimated."""
+
+    value: int
+    exact: bool = Field(description="false: PostgreSQL's estimate, given when more than 10,000 match.")
+
+
+class BulkOperationOut(Answer):
+    """A bulk operation: its preview, then its progress and result."""
+
+    id: str
+    action: Literal["cancel", "retry", "delete", "set_priority"]
+    priority: int | None
+    filter: dict[str, Any] = Field(description="The filter, as the request gave it.")
+    status: Literal["preview", "running", "done", "cancelled"] = Field(
+        description="preview (waiting for its confirmation), running, done or cancelled (stopped between batches)."
+    )
+    matched: JobCount = Field(description="How many jobs matched when it was previewed.")
+    processed: int = Field(description="Matching jobs looked at so far, newest first.")
+    changed: int = Field(description="Jobs the action changed.")
+    skipped: int = Field(
+        description="Jobs looked at but not changed: their state had moved to one the action does not apply to."
+    )
+    key_name: str = Field(description="The key that previewed it.")
+    created_at: datetime
+    confirmed_at: datetime | None
+    finished_at: datetime | None
+
+
+class BulkOperationListOut(Answer):
+    """Bulk operations, newest first."""
+
+    operations: list[BulkOperationOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
 class MailHeaderOut(Answer):
     """One header of a caught message, decoded (RFC 2047 words as text)."""
 
@@ -272,13 +338,6 @@ class DeadGroupRetryOut(Answer):
     truncated: bool = Field(description="True when older dead jobs were not read: more of the group may be there.")
 
 
-class JobCount(Answer):
-    """A number of jobs, exact or estimated."""
-
-    value: int
-    exact: bool = Field(description="false: PostgreSQL's estimate, given when more than 10,000 match.")
-
-
 class JobCountOut(Answer):
     """How many jobs match the filters."""
 
@@ -317,10 +376,6 @@ class JobListOut(Answer):
 
     jobs: list[JobOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
-
-
-JobStatus = Literal["scheduled", "queued", "running", "succeeded", "dead", "cancelled"]
-"""Where a job is in its life."""
 
 
 class JobTypeOut(Answer):

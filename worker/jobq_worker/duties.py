@@ -8,7 +8,8 @@
   back to the queue, or to `dead` when that attempt was their last.
 - schedules: due schedule slots become jobs.
 - prune: finished jobs past retention are deleted in small batches, and minute rollups
-  past theirs.
+  and bulk operations past theirs.
+- bulk: confirmed bulk operations are carried out, a batch at a time (flows/bulk.py).
 - roll_up: each minute that is over becomes one row per queue in jobq_minute_stats
   (the dashboard's numbers), catching up on at most the last hour after a leader change;
   and the deltas of each queue's dead jobs are folded into its total.
@@ -24,11 +25,11 @@ from datetime import datetime
 import asyncpg
 
 from jobq_core.dispatch.channel import DispatchChannel
-from jobq_core.flows import schedules
+from jobq_core.flows import bulk, schedules
 from jobq_core.flows.submit import dispatch_of, dispatch_waiting
 from jobq_core.model import stats as rollups
 from jobq_core.names import arq_job_id
-from jobq_core.pg import stats
+from jobq_core.pg import bulk_operations, stats
 from jobq_core.pg.db import Q, unavailable_as_error
 
 from . import metrics
@@ -119,9 +120,14 @@ class Duties:
         async with unavailable_as_error():
             await self.pool.execute(Q["prune_stopped_workers"])
         await stats.prune(self.pool, rollups.RETENTION.total_seconds())
+        await bulk_operations.prune(self.pool)
         if total:
             log.info("pruned %d finished job(s)", total)
         return total
+
+    async def bulk(self) -> int:
+        """Run bulk operations' batches until none is running; return how many batches ran."""
+        return await bulk.run_until_idle(self.pool, self.channel)
 
     async def roll_up(self, now: datetime | None = None) -> int:
         """Roll up the minutes that are over and not rolled up yet; return how many.

@@ -81,6 +81,19 @@ class DispatchChannel:
                 added += int(await self._enqueue(args=[orjson.dumps(chunk), MESSAGE_TTL_MS]))
         return added
 
+    async def rescore(self, dispatches: Sequence[Dispatch]) -> int:
+        """Re-rank the messages of `dispatches` Redis still waits to deliver (their priority
+        changed); return how many moved. `ZADD XX` only updates: a message a worker has
+        taken, or one Redis never got, is left alone."""
+        if not dispatches:
+            return 0
+        now_ms = int(time.time() * 1000)
+        async with unavailable_as_error(), self.redis.pipeline(transaction=False) as pipe:
+            for d in dispatches:
+                queue_key, arq_id, score, _ = encode(d, now_ms)
+                pipe.zadd(queue_key, {arq_id: score}, xx=True, ch=True)
+            return sum(int(n) for n in await pipe.execute())
+
     async def held(self, arq_ids: Sequence[str]) -> list[bool]:
         """Whether Redis still holds each of `arq_ids` (a dispatch of it would be skipped)."""
         if not arq_ids:

@@ -2,8 +2,9 @@
 
 Every change but a plain submit is recorded once it has been made (cancel, retry, run
 now and delete of a job, a dead group's retry, pausing and resuming a queue, each change
-to a schedule, creating and revoking keys) with the key's name, the action, its target
-and, where the request carried more than a target, what it asked for.
+to a schedule, creating and revoking keys, confirming and cancelling a bulk operation)
+with the key's name, the action, its target and, where the request carried more than a
+target, what it asked for.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ Action = Literal[
     "job.run_now",
     "job.delete",
     "dead_group.retry",
+    "bulk.confirm",
+    "bulk.cancel",
     "queue.pause",
     "queue.resume",
     "schedule.create",

@@ -54,6 +54,24 @@ class JobFilter:
     """An object the payload contains (jsonb `@>`): `{"user": {"id": 123}}`."""
 
 
+def filter_to_json(filters: JobFilter) -> dict[str, Any]:
+    """`filters` as JSON (a bulk operation keeps them): times as ISO 8601 text, None left out."""
+    data = {name: getattr(filters, name) for name in JobFilter.__dataclass_fields__}
+    for name in ("created_after", "created_before"):
+        if data[name] is not None:
+            data[name] = data[name].isoformat()
+    return {name: value for name, value in data.items() if value is not None}
+
+
+def filter_from_json(data: dict[str, Any]) -> JobFilter:
+    """The JobFilter `filter_to_json` made `data` from."""
+    fields = dict(data)
+    for name in ("created_after", "created_before"):
+        if name in fields:
+            fields[name] = datetime.fromisoformat(fields[name])
+    return JobFilter(**fields)
+
+
 @dataclass(frozen=True)
 class Count:
     """How many jobs match: `exact`, or PostgreSQL's estimate of a number above EXACT_COUNT_LIMIT."""
@@ -99,15 +117,19 @@ def list_query(
     limit: int,
     after: tuple[datetime, uuid.UUID] | None = None,
     sort_matches: bool = False,
+    columns: str = "*",
 ) -> tuple[str, list[Any]]:
     """The SQL and arguments of one page: jobs matching `filters`, newest first, after the cursor `after`.
+
+    `columns` (SQL, never from a request) are those read; they must hold `created_at` and `id`,
+    which several statuses' branches are merged by.
 
     `sort_matches` (with a tag) reads every job of the tag and sorts those that match
     the other filters, instead of walking an index in created order until a page is
     found: for a rare tag the walk may pass thousands of jobs between matches.
     """
     if sort_matches and filters.tag is not None:
-        return _sorted_by_tag(filters, limit=limit, after=after)
+        return _sorted_by_tag(filters, limit=limit, after=after, columns=columns)
     q = _filtered(filters)
     if after is not None:
         q.where("(created_at, id) < ({}, {})", after[0], after[1])
@@ -115,15 +137,16 @@ def list_query(
     statuses = _statuses(filters)
     if len(statuses) <= 1:
         only = [f"status = {q.arg(statuses[0])}"] if statuses else []
-        return f"SELECT * FROM jobq_jobs {q.clause(*only)} {ORDER} LIMIT {limit_arg}", q.args
+        return f"SELECT {columns} FROM jobq_jobs {q.clause(*only)} {ORDER} LIMIT {limit_arg}", q.args
     branches = [
-        f"(SELECT * FROM jobq_jobs {q.clause(f'status = {q.arg(s)}')} {ORDER} LIMIT {limit_arg})" for s in statuses
+        f"(SELECT {columns} FROM jobq_jobs {q.clause(f'status = {q.arg(s)}')} {ORDER} LIMIT {limit_arg})"
+        for s in statuses
     ]
     return f"SELECT * FROM ({' UNION ALL '.join(branches)}) AS j {ORDER} LIMIT {limit_arg}", q.args
 
 
 def _sorted_by_tag(
-    filters: JobFilter, *, limit: int, after: tuple[datetime, uuid.UUID] | None
+    filters: JobFilter, *, limit: int, after: tuple[datetime, uuid.UUID] | None, columns: str
 ) -> tuple[str, list[Any]]:
     """The tag's jobs through its GIN index alone, then the other filters and the sort.
 
@@ -138,7 +161,7 @@ def _sorted_by_tag(
         q.where("status = ANY({}::text[])", statuses)
     if after is not None:
         q.where("(created_at, id) < ({}, {})", after[0], after[1])
-    return f"SELECT * FROM ({tagged}) AS tagged {q.clause()} {ORDER} LIMIT {q.arg(limit)}", q.args
+    return f"SELECT {columns} FROM ({tagged}) AS tagged {q.clause()} {ORDER} LIMIT {q.arg(limit)}", q.args
 
 
 def count_query(filters: JobFilter) -> tuple[str, list[Any]]:
@@ -164,9 +187,14 @@ async def _estimated_rows(pool: asyncpg.Pool, query: str, args: list[Any]) -> in
 
 
 async def list_jobs(
-    pool: asyncpg.Pool, filters: JobFilter, *, limit: int, after: tuple[datetime, uuid.UUID] | None = None
+    pool: asyncpg.Pool,
+    filters: JobFilter,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    columns: str = "*",
 ) -> list[asyncpg.Record]:
-    """Jobs matching `filters`, newest first, starting after the cursor `after`.
+    """Jobs matching `filters`, newest first, starting after the cursor `after`; their `columns`.
 
     PostgreSQL assumes a tag's jobs are spread evenly through time, so for a page it may
     walk the created-order index past thousands of jobs that lack the tag (the newest
@@ -178,7 +206,7 @@ async def list_jobs(
         filters.tag is not None
         and await _estimated_rows(pool, *count_query(JobFilter(tag=filters.tag))) <= RARE_TAG_ROWS
     )
-    query, args = list_query(filters, limit=limit, after=after, sort_matches=rare_tag)
+    query, args = list_query(filters, limit=limit, after=after, sort_matches=rare_tag, columns=columns)
     return await _with_custom_plans(pool, query, args)
 
 

@@ -624,6 +624,96 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/bulk-operations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List bulk operations
+         * @description Bulk operations newest first, kept for 30 days after they end.
+         */
+        get: operations["list_operations_v1_bulk_operations_get"];
+        put?: never;
+        /**
+         * Preview a bulk operation
+         * @description Count the jobs the filter matches and record the operation as a `preview`; nothing
+         *     changes until it is confirmed (`POST .../{id}/confirm`). The count is exact up to
+         *     10,000 and an estimate above, as `GET /v1/jobs/count` gives it. A preview nobody
+         *     confirms is forgotten after a day.
+         */
+        post: operations["preview_v1_bulk_operations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/bulk-operations/{operation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a bulk operation
+         * @description The operation with its progress: jobs looked at, changed and skipped so far.
+         */
+        get: operations["get_operation_v1_bulk_operations__operation_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/bulk-operations/{operation_id}/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm a bulk operation
+         * @description Start a previewed operation: the leader changes the matching jobs, newest first, a
+         *     batch of 500 at a time. Jobs submitted after this are not touched; a job whose state
+         *     moved meanwhile is skipped (counted in `skipped`). 409 unless it is a preview.
+         */
+        post: operations["confirm_v1_bulk_operations__operation_id__confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/bulk-operations/{operation_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a bulk operation
+         * @description Stop an operation: no batch starts after this answers (what earlier batches changed
+         *     stays changed). A preview is dropped. 409 when it has already ended.
+         */
+        post: operations["cancel_v1_bulk_operations__operation_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/scalers": {
         parameters: {
             query?: never;
@@ -910,7 +1000,7 @@ export interface components {
              * Action
              * @enum {string}
              */
-            action: "job.cancel" | "job.retry" | "job.run_now" | "job.delete" | "dead_group.retry" | "queue.pause" | "queue.resume" | "schedule.create" | "schedule.update" | "schedule.pause" | "schedule.resume" | "schedule.run" | "schedule.delete" | "key.create" | "key.revoke";
+            action: "job.cancel" | "job.retry" | "job.run_now" | "job.delete" | "dead_group.retry" | "bulk.confirm" | "bulk.cancel" | "queue.pause" | "queue.resume" | "schedule.create" | "schedule.update" | "schedule.pause" | "schedule.resume" | "schedule.run" | "schedule.delete" | "key.create" | "key.revoke";
             /**
              * Target
              * @description A job or key id, a queue or schedule name; null when none.
@@ -957,6 +1047,131 @@ export interface components {
              * @description How many are new (the rest matched an idempotency key).
              */
             created: number;
+        };
+        /**
+         * BulkFilterIn
+         * @description Which jobs a bulk operation acts on: the filters of `GET /v1/jobs`, each optional.
+         */
+        BulkFilterIn: {
+            /**
+             * Status
+             * @description Any of these.
+             */
+            status?: components["schemas"]["JobStatus"][] | null;
+            /** Type */
+            type?: string | null;
+            /** Queue */
+            queue?: string | null;
+            /** Tag */
+            tag?: string | null;
+            /** Created After */
+            created_after?: string | null;
+            /** Created Before */
+            created_before?: string | null;
+            /**
+             * Error
+             * @description As `error` of GET /v1/jobs.
+             */
+            error?: string | null;
+            /**
+             * Payload
+             * @description `path=value` filters, as `payload` of GET /v1/jobs.
+             */
+            payload?: string[] | null;
+        };
+        /**
+         * BulkOperationIn
+         * @description An action for every job a filter matches, to preview before it runs.
+         */
+        BulkOperationIn: {
+            /**
+             * Action
+             * @description cancel (waiting and running jobs), retry (dead and cancelled), delete (any but running), set_priority (scheduled and queued).
+             * @enum {string}
+             */
+            action: "cancel" | "retry" | "delete" | "set_priority";
+            /** @description No filter: every job. */
+            filter?: components["schemas"]["BulkFilterIn"];
+            /**
+             * Priority
+             * @description The new priority; for set_priority only.
+             */
+            priority?: number | null;
+        };
+        /**
+         * BulkOperationListOut
+         * @description Bulk operations, newest first.
+         */
+        BulkOperationListOut: {
+            /** Operations */
+            operations: components["schemas"]["BulkOperationOut"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page; null on the last.
+             */
+            next_cursor: string | null;
+        };
+        /**
+         * BulkOperationOut
+         * @description A bulk operation: its preview, then its progress and result.
+         */
+        BulkOperationOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "cancel" | "retry" | "delete" | "set_priority";
+            /** Priority */
+            priority: number | null;
+            /**
+             * Filter
+             * @description The filter, as the request gave it.
+             */
+            filter: {
+                [key: string]: unknown;
+            };
+            /**
+             * Status
+             * @description preview (waiting for its confirmation), running, done or cancelled (stopped between batches).
+             * @enum {string}
+             */
+            status: "preview" | "running" | "done" | "cancelled";
+            /** @description How many jobs matched when it was previewed. */
+            matched: components["schemas"]["JobCount"];
+            /**
+             * Processed
+             * @description Matching jobs looked at so far, newest first.
+             */
+            processed: number;
+            /**
+             * Changed
+             * @description Jobs the action changed.
+             */
+            changed: number;
+            /**
+             * Skipped
+             * @description Jobs looked at but not changed: their state had moved to one the action does not apply to.
+             */
+            skipped: number;
+            /**
+             * Key Name
+             * @description The key that previewed it.
+             */
+            key_name: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Confirmed At */
+            confirmed_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
         };
         /**
          * CaughtMailListOut
@@ -3128,7 +3343,7 @@ export interface operations {
     read_audit_v1_audit_get: {
         parameters: {
             query?: {
-                action?: ("job.cancel" | "job.retry" | "job.run_now" | "job.delete" | "dead_group.retry" | "queue.pause" | "queue.resume" | "schedule.create" | "schedule.update" | "schedule.pause" | "schedule.resume" | "schedule.run" | "schedule.delete" | "key.create" | "key.revoke") | null;
+                action?: ("job.cancel" | "job.retry" | "job.run_now" | "job.delete" | "dead_group.retry" | "bulk.confirm" | "bulk.cancel" | "queue.pause" | "queue.resume" | "schedule.create" | "schedule.update" | "schedule.pause" | "schedule.resume" | "schedule.run" | "schedule.delete" | "key.create" | "key.revoke") | null;
                 /** @description The name of the key that acted. */
                 key_name?: string | null;
                 /** @description A job or key id, a queue or schedule name. */
@@ -3153,6 +3368,164 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditPageOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_operations_v1_bulk_operations_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOperationListOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    preview_v1_bulk_operations_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkOperationIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOperationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_operation_v1_bulk_operations__operation_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                operation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOperationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    confirm_v1_bulk_operations__operation_id__confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                operation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOperationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    cancel_v1_bulk_operations__operation_id__cancel_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                operation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOperationOut"];
                 };
             };
             /** @description Validation Error */

@@ -7,7 +7,7 @@ type Action = Schemas["AuditEntryOut"]["action"];
 export const ACTIONS = [
   "job.cancel", "job.retry", "job.run_now", "job.delete", "dead_group.retry", "queue.pause", "queue.resume",
   "schedule.create", "schedule.update", "schedule.pause", "schedule.resume", "schedule.run", "schedule.delete",
-  "key.create", "key.revoke",
+  "key.create", "key.revoke", "bulk.confirm", "bulk.cancel",
 ] as const satisfies readonly Action[];
 // Fails to compile when the API gains an action this list lacks.
 const everyAction: Exclude<Action, (typeof ACTIONS)[number]> extends never ? true : never = true;
