@@ -10,6 +10,7 @@ import { api, call, type Job, type JobStatus } from "../api/client";
 import { matchText } from "../lib/count";
 import { fromFilters, parseSearch, toFilters, type JobFilters } from "../lib/search";
 import { ConfirmButton, ErrorNote, StatusBadge, Time } from "../ui/parts";
+import { BulkMatching } from "./BulkMatching";
 import { useLiveOptions } from "../ui/preferences";
 import { useCan } from "../ui/session";
 
@@ -201,6 +202,9 @@ export function JobsPage({ search }: { search: JobsSearch }) {
         <p className="muted match-count" title={matching.data.count.exact ? undefined : "PostgreSQL's estimate: counts are exact up to 10,000"}>
           {matchText(matching.data.count)}
         </p>
+      )}
+      {can.write && matching.data && (
+        <BulkMatching filters={filters} count={matching.data.count} summary={fromFilters(search) || "every job"} />
       )}
       {can.write && (
         <div className="bulk" aria-label="Selected jobs">
