@@ -12,7 +12,14 @@ HTTP, from a client on the same machine:
 - the seed's time, and migration 0007's index builds at this size (dropped and built again);
 - what 0007's two GIN indexes (payload, error text) cost the hot path: rounds of jobs
   submitted in batches and run by the worker, with the indexes and without them,
-  interleaved, each round's throughput and the WAL it wrote per job.
+  interleaved, each round's throughput and the WAL it wrote per job;
+- an export of every succeeded job (`GET /v1/jobs/export`, JSON lines) read to the end,
+  with the API's resident memory along the way (`--only export`);
+- a prune in its steady state, before migration 0011 and after (`--only prune`);
+- a bulk retry of BULK_JOBS dead jobs (`POST /v1/bulk-operations`, then confirm) carried
+  out by the worker's leader while the worker runs the jobs it retries, and single submits
+  go on at SUBMIT_RATE a second: the time from the confirmation to `done`, and the
+  submits' p99 during it against their p99 just before (`--only bulk` runs this alone).
 
 Latencies are p50 and p95 of ROUNDS requests after one warm-up. Writes
 bench/results/at_scale.json and prints the README's "At a million jobs" table.
@@ -40,6 +47,7 @@ import httpx
 from bench import list_cases
 from bench.seed import DAYS, QUEUE_SHARES, seed
 from bench.servers import servers
+from jobq_core.pg.db import Q
 from jobq_core.pg.job_search import JobFilter
 from jobq_core.pg.migrate import migrations
 from tests.support.processes import service_env, start_api, start_worker
@@ -54,6 +62,10 @@ WRITE_ROUNDS = 2  # per arm: with the GIN indexes, without, with, without
 WRITE_JOBS = 5_000
 WRITE_BATCH = 500
 DAYS_KEPT = DAYS + 1
+BULK_JOBS = 100_000
+BULK_TAG = "bench-bulk-retry"
+SUBMIT_RATE = 20  # single submits a second, before and during the bulk retry
+QUIET_S = 20.0  # how long the submits' p99 without a bulk operation is measured
 
 
 @dataclass
@@ -62,6 +74,7 @@ class Stack:
     pool: asyncpg.Pool
     client: httpx.AsyncClient
     seed_s: float
+    api_pid: int
 
 
 @asynccontextmanager
@@ -82,7 +95,7 @@ async def stack(jobs: int) -> AsyncIterator[Stack]:
         s.services.append(await start_worker(s.pool, worker_env, s.tmp / "worker.log"))
         headers = {"Authorization": f"Bearer {s.admin_key}"}
         async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=60) as client:
-            yield Stack(api.url, s.pool, client, seed_s)
+            yield Stack(api.url, s.pool, client, seed_s, api.service.process.pid)
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
@@ -218,9 +231,218 @@ async def write_cost(s: Stack) -> dict[str, Any]:
     return {"rounds": arms, **summary}
 
 
-async def measure(jobs: int, pages: int) -> dict[str, Any]:
+def p99_ms(seconds: list[float]) -> float:
+    ordered = sorted(seconds)
+    return round(ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))] * 1000, 1)
+
+
+async def submits_until(client: httpx.AsyncClient, done: asyncio.Event) -> list[float]:
+    """Single submits at SUBMIT_RATE a second until `done`; each one's latency."""
+    latencies = []
+    interval = 1 / SUBMIT_RATE
+    next_at = time.monotonic()
+    while not done.is_set():
+        started = time.perf_counter()
+        response = await client.post("/v1/jobs", json={"type": "jobq.noop", "tags": ["bench-single"]})
+        latencies.append(time.perf_counter() - started)
+        if response.status_code != 201:
+            sys.exit(f"a single submit answered {response.status_code}: {response.text}")
+        next_at += interval
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+    return latencies
+
+
+async def bulk_retry(s: Stack, run: bool) -> dict[str, Any]:
+    """BULK_JOBS seeded jobs made dead noops, then retried by one bulk operation.
+
+    With `run`, in the queue the worker serves, which then runs all of them meanwhile;
+    without, in one no worker serves: the cost of the operation alone.
+    """
+    tag, queue = (f"{BULK_TAG}-run", "default") if run else (f"{BULK_TAG}-held", "bench-held")
+    await s.pool.execute(
+        "UPDATE jobq_jobs SET status = 'dead', type = 'jobq.noop', payload = '{}', tags = ARRAY[$1], queue = $3,"
+        " max_attempts = attempts WHERE id IN"
+        " (SELECT id FROM jobq_jobs WHERE status = 'succeeded' ORDER BY created_at DESC LIMIT $2)",
+        tag,
+        BULK_JOBS,
+        queue,
+    )
+    await s.pool.execute("VACUUM ANALYZE jobq_jobs")
+    quiet = asyncio.Event()
+    asyncio.get_running_loop().call_later(QUIET_S, quiet.set)
+    without = await submits_until(s.client, quiet)
+
+    body = {"action": "retry", "filter": {"tag": tag, "status": ["dead"]}}
+    previewing = time.monotonic()
+    operation = (await s.client.post("/v1/bulk-operations", json=body)).json()
+    preview_ms = (time.monotonic() - previewing) * 1000
+    finished = asyncio.Event()
+    during = asyncio.create_task(submits_until(s.client, finished))
+    started = time.monotonic()
+    confirmed = await s.client.post(f"/v1/bulk-operations/{operation['id']}/confirm")
+    if confirmed.status_code != 200:
+        sys.exit(f"confirm answered {confirmed.status_code}: {confirmed.text}")
+    while (now := (await s.client.get(f"/v1/bulk-operations/{operation['id']}")).json())["status"] == "running":
+        if time.monotonic() - started > 600:
+            sys.exit("the bulk retry did not finish in 600 s")
+        await asyncio.sleep(0.2)
+    elapsed = time.monotonic() - started
+    left = 0
+    if run:  # the submits go on until the worker has run what was retried
+        while left := await s.pool.fetchval(
+            "SELECT count(*) FROM jobq_jobs WHERE tags @> ARRAY[$1] AND status IN ('queued', 'running')", tag
+        ):
+            if time.monotonic() - started > 600:
+                sys.exit(f"the worker did not run the retried jobs in 600 s ({left} left)")
+            await asyncio.sleep(0.5)
+    ran_s = time.monotonic() - started
+    finished.set()
+    with_bulk = await during
+    return {
+        "jobs": BULK_JOBS,
+        "queue": queue,
+        "matched": operation["matched"],
+        "changed": now["changed"],
+        "skipped": now["skipped"],
+        "seconds": round(elapsed, 1),
+        "seconds_until_run": round(ran_s, 1) if run else None,
+        "preview_ms": round(preview_ms, 1),
+        "submit_p50_ms_without": round(statistics.median(without) * 1000, 1),
+        "submit_p50_ms_during": round(statistics.median(with_bulk) * 1000, 1),
+        "submit_p99_ms_without": p99_ms(without),
+        "submit_p99_ms_during": p99_ms(with_bulk),
+        "submits_without": len(without),
+        "submits_during": len(with_bulk),
+    }
+
+
+async def bulk_retries(s: Stack) -> dict[str, Any]:
+    held = await bulk_retry(s, run=False)
+    print(f"at_scale: bulk retry, held: {held}", file=sys.stderr, flush=True)
+    ran = await bulk_retry(s, run=True)
+    print(f"at_scale: bulk retry, run: {ran}", file=sys.stderr, flush=True)
+    return {"held": held, "run": ran}
+
+
+# Before migration 0011: one index of every finished job, and one delete for both retentions.
+PRUNE_BEFORE_0011_INDEX = (
+    "CREATE INDEX jobq_jobs_finished_before_0011 ON jobq_jobs (finished_at)"
+    " WHERE status IN ('succeeded', 'dead', 'cancelled')"
+)
+PRUNE_BEFORE_0011 = """DELETE FROM jobq_jobs WHERE id IN (
+    SELECT id FROM jobq_jobs
+    WHERE status IN ('succeeded', 'dead', 'cancelled')
+      AND finished_at < now() - make_interval(secs => LEAST($1::float8, $2::float8))
+      AND finished_at < now() - make_interval(secs => CASE WHEN status = 'dead' THEN $2::float8 ELSE $1::float8 END)
+    LIMIT $3
+) RETURNING id"""
+RETENTION_S, DEAD_RETENTION_S = 7 * 86_400.0, 30 * 86_400.0  # the worker's defaults
+PRUNE_DUE_S = 60.0  # a minute of jobs left due: what a prune a minute meets
+
+
+def rows_read(plan: dict[str, Any]) -> int:
+    """Rows the plan's scans of jobq_jobs read, kept or filtered out."""
+    read = 0
+    if plan.get("Relation Name") == "jobq_jobs" and "Scan" in plan["Node Type"]:
+        read += (plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)) * plan["Actual Loops"]
+    return read + sum(rows_read(child) for child in plan.get("Plans", []))
+
+
+async def explain_delete(pool: asyncpg.Pool, sql: str, *args: Any) -> dict[str, Any]:
+    """Rows deleted, rows read and milliseconds of `sql`, median of three runs, each rolled back."""
+    runs = []
+    for _ in range(3):
+        async with pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                plan = json.loads(await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args))[0]
+            finally:
+                await tx.rollback()
+        runs.append(
+            {"deleted": plan["Plan"]["Actual Rows"], "read": rows_read(plan["Plan"]), "ms": plan["Execution Time"]}
+        )
+    runs.sort(key=lambda r: r["ms"])
+    return {**runs[1], "ms": round(runs[1]["ms"], 1)}
+
+
+async def prune_cost(s: Stack) -> dict[str, Any]:
+    """A prune's cost in its steady state, before migration 0011 and after, on the same table.
+
+    The succeeded and cancelled jobs past the default retention are deleted first but for
+    a minute's worth, as a prune a minute leaves them; the dead ones, kept 30 days, stay.
+    Then each statement runs once under EXPLAIN ANALYZE (rolled back): before 0011, its one
+    delete through the index of every finished job (built again for this); after, the two.
+    The last measurement: it deletes most of the seed.
+    """
+    await s.pool.execute(
+        "DELETE FROM jobq_jobs WHERE status IN ('succeeded', 'cancelled')"
+        " AND finished_at < now() - make_interval(secs => $1::float8)",
+        RETENTION_S + PRUNE_DUE_S,
+    )
+    await s.pool.execute(PRUNE_BEFORE_0011_INDEX)
+    await s.pool.execute("VACUUM ANALYZE jobq_jobs")
+    dead_kept = await s.pool.fetchval(
+        "SELECT count(*) FROM jobq_jobs WHERE status = 'dead'"
+        " AND finished_at < now() - make_interval(secs => $1::float8)",
+        RETENTION_S,
+    )
+    before = await explain_delete(s.pool, PRUNE_BEFORE_0011, RETENTION_S, DEAD_RETENTION_S, 500)
+    await s.pool.execute("DROP INDEX jobq_jobs_finished_before_0011")
+    done = await explain_delete(s.pool, Q["prune_done_jobs"], RETENTION_S, 500)
+    dead = await explain_delete(s.pool, Q["prune_dead_jobs"], DEAD_RETENTION_S, 500)
+    after = {"deleted": done["deleted"] + dead["deleted"], "read": done["read"] + dead["read"]}
+    return {
+        "dead_older_than_retention": dead_kept,
+        "before_0011": before,
+        "after_0011": {**after, "ms": round(done["ms"] + dead["ms"], 1)},
+    }
+
+
+def rss_mib(pid: int) -> float:
+    """The resident memory of process `pid`, in MiB (Linux's /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    kib = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)[1])  # type: ignore[index]
+    return round(kib / 1024, 1)
+
+
+async def export_memory(s: Stack, jobs: int) -> dict[str, Any]:
+    """`GET /v1/jobs/export` of every succeeded job (95 % of them), JSON lines, read to the
+    end by a client; the API's RSS before, after a tenth of the rows, at its highest and at the end."""
+    rows, started = 0, time.monotonic()
+    before = rss_mib(s.api_pid)
+    highest = before
+    at_tenth = None
+    expected = round(0.9 * jobs)  # a little under the succeeded share
+    async with s.client.stream("GET", "/v1/jobs/export", params={"status": "succeeded"}, timeout=600) as response:
+        if response.status_code != 200:
+            sys.exit(f"export answered {response.status_code}: {(await response.aread()).decode()}")
+        async for chunk in response.aiter_bytes():
+            rows += chunk.count(b"\n")
+            highest = max(highest, rss := rss_mib(s.api_pid))
+            if at_tenth is None and rows >= expected // 10:
+                at_tenth = rss
+    elapsed = time.monotonic() - started
+    return {
+        "rows": rows,
+        "seconds": round(elapsed, 1),
+        "rows_per_s": round(rows / elapsed),
+        "rss_mib_before": before,
+        "rss_mib_at_a_tenth": at_tenth,
+        "rss_mib_highest": highest,
+        "rss_mib_end": rss_mib(s.api_pid),
+    }
+
+
+async def measure(jobs: int, pages: int, only: str | None = None) -> dict[str, Any]:
     async with stack(jobs) as s:
         print(f"at_scale: seeded {jobs:,} jobs in {s.seed_s:.0f} s", file=sys.stderr, flush=True)
+        if only == "bulk":
+            return {"jobs": jobs, "bulk_retry": await bulk_retries(s)}
+        if only == "export":
+            return {"jobs": jobs, "export": await export_memory(s, jobs)}
+        if only == "prune":
+            return {"jobs": jobs, "prune": await prune_cost(s)}
         now = datetime.now(UTC)
         lists = {}
         for name, filters in list_cases.filter_cases(now):
@@ -229,6 +451,11 @@ async def measure(jobs: int, pages: int) -> dict[str, Any]:
         count_times = await counts(s.client)
         rebuild_s = await rebuild_0007(s.pool)
         writes = await write_cost(s)
+        export = await export_memory(s, jobs)
+        print(f"at_scale: export: {export}", file=sys.stderr, flush=True)
+        bulk = await bulk_retries(s)
+        prune = await prune_cost(s)
+        print(f"at_scale: prune: {prune}", file=sys.stderr, flush=True)
         return {
             "jobs": jobs,
             "deep_pages": pages,
@@ -238,6 +465,9 @@ async def measure(jobs: int, pages: int) -> dict[str, Any]:
             "lists": lists,
             "counts": count_times,
             "gin_write_cost": writes,
+            "export": export,
+            "bulk_retry": bulk,
+            "prune": prune,
         }
 
 
@@ -274,6 +504,38 @@ def table(r: dict[str, Any]) -> str:
             "stated",
         ),
     ]
+    e = r["export"]
+    rows.append(
+        (
+            f"`GET /v1/jobs/export?status=succeeded` ({e['rows']:,} JSON lines): time; API RSS before,"
+            " at a tenth, highest",
+            f"{e['seconds']} s; {e['rss_mib_before']}, {e['rss_mib_at_a_tenth']}, {e['rss_mib_highest']} MiB",
+            "flat",
+        )
+    )
+    held, ran = r["bulk_retry"]["held"], r["bulk_retry"]["run"]
+    rows += [
+        (
+            f"Bulk retry of {held['jobs']:,} dead jobs, confirm to done: held in an unserved queue / run meanwhile",
+            f"{held['seconds']} s / {ran['seconds']} s (all run {ran['seconds_until_run']} s)",
+            "≤ 60 s",
+        ),
+        (
+            "Single submits' p99 during it / without it: held / run",
+            f"{held['submit_p99_ms_during']} / {held['submit_p99_ms_without']} ms;"
+            f" {ran['submit_p99_ms_during']} / {ran['submit_p99_ms_without']} ms",
+            "≤ 2×",
+        ),
+    ]
+    pb, pa = r["prune"]["before_0011"], r["prune"]["after_0011"]
+    rows.append(
+        (
+            f"A prune, steady state (a minute's jobs due, {r['prune']['dead_older_than_retention']:,} dead kept"
+            " longer): rows read, ms — one index before 0011 / one per retention",
+            f"{pb['read']:,} rows, {pb['ms']} ms / {pa['read']:,} rows, {pa['ms']} ms",
+            "follows what it removes",
+        )
+    )
     lines = ["| Measure | Result | Target |", "| --- | --- | --- |"]
     return "\n".join([*lines, *(f"| {' | '.join(row)} |" for row in rows)])
 
@@ -282,8 +544,12 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.at_scale", description=__doc__.split("\n")[0])
     p.add_argument("--jobs", type=int, default=1_000_000, help="jobs to seed (default 1,000,000)")
     p.add_argument("--deep-pages", type=int, default=1_000, help="how deep the deep page is, in pages of 50")
+    p.add_argument("--only", choices=["bulk", "export", "prune"], help="measure only this, results printed, not saved")
     args = p.parse_args(argv)
-    result = asyncio.run(measure(args.jobs, args.deep_pages))
+    result = asyncio.run(measure(args.jobs, args.deep_pages, args.only))
+    if args.only:
+        print(json.dumps(result, indent=2))
+        return
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))

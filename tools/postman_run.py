@@ -100,6 +100,13 @@ RUN: list[Step] = [
         query={"tag": MARK, "status": "scheduled"},
         expect={"body.count.exact": True, "body.count.value >= 1": True},
     ),
+    Step(
+        "Export jobs",
+        "GET /v1/jobs/export",
+        200,
+        query={"tag": MARK, "format": "csv"},
+        content_type="text/csv",
+    ),
     Step("Run a delayed job now", "POST /v1/jobs/{job_id}/run-now", 200, expect={"body.status": "queued"}),
     Step(
         "Cancel a job",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -45,6 +47,41 @@ def job(record: asyncpg.Record, history: Sequence[asyncpg.Record] | None = None)
     if history is not None:
         out["history"] = [dict(a) for a in history]
     return out
+
+
+def jobs_as_json_lines(records: Sequence[asyncpg.Record]) -> bytes:
+    """Jobs as JSON lines: each the document `GET /v1/jobs/{id}` returns, less its history."""
+    return b"".join(orjson.dumps(job(r), default=_as_string) + b"\n" for r in records)
+
+
+CSV_COLUMNS = _JOB_FIELDS
+"""An export's CSV columns, in order: a job document's fields."""
+
+
+def jobs_as_csv(records: Sequence[asyncpg.Record]) -> bytes:
+    """Jobs as CSV rows of CSV_COLUMNS: text and numbers as they are, times in ISO 8601,
+    the payload, result, error and tags as JSON, nothing (an empty field) for null."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for record in records:
+        writer.writerow(_csv_field(record[name]) for name in CSV_COLUMNS)
+    return out.getvalue().encode()
+
+
+def csv_header() -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerow(CSV_COLUMNS)
+    return out.getvalue().encode()
+
+
+def _csv_field(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str | int | float | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return orjson.dumps(value, default=_as_string).decode()
 
 
 def encode_cursor(at: datetime, row_id: uuid.UUID | int) -> str:

@@ -179,6 +179,7 @@ async def test_with_postgres_down_every_endpoint_that_needs_it_answers_503(
         ("POST", "/v1/jobs", JOB),
         ("POST", "/v1/jobs/batch", {"jobs": [JOB]}),
         ("GET", "/v1/jobs", None),
+        ("GET", "/v1/jobs/export", None),
         ("GET", f"/v1/jobs/{SOME_ID}", None),
         ("POST", f"/v1/jobs/{SOME_ID}/cancel", None),
         ("POST", f"/v1/jobs/{SOME_ID}/retry", None),

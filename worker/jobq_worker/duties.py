@@ -109,14 +109,16 @@ class Duties:
     async def prune(self) -> int:
         """Delete finished jobs past retention, a batch at a time; return how many."""
         total = 0
-        while True:
-            async with unavailable_as_error():
-                deleted = await self.pool.fetch(
-                    Q["prune_finished_jobs"], self.settings.retention_s, self.settings.dead_retention_s, PRUNE_BATCH
-                )
-            total += len(deleted)
-            if len(deleted) < PRUNE_BATCH:
-                break
+        for statement, retention_s in (
+            ("prune_done_jobs", self.settings.retention_s),
+            ("prune_dead_jobs", self.settings.dead_retention_s),
+        ):
+            while True:
+                async with unavailable_as_error():
+                    deleted = await self.pool.fetch(Q[statement], retention_s, PRUNE_BATCH)
+                total += len(deleted)
+                if len(deleted) < PRUNE_BATCH:
+                    break
         async with unavailable_as_error():
             await self.pool.execute(Q["prune_stopped_workers"])
         await stats.prune(self.pool, rollups.RETENTION.total_seconds())

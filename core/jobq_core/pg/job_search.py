@@ -17,6 +17,7 @@ PostgreSQL's estimate for the filters, marked as one, instead of reading million
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -202,21 +203,45 @@ async def list_jobs(
     on at most RARE_TAG_ROWS jobs is read whole through its GIN index and sorted instead:
     a cost bounded by the tag, at any depth.
     """
-    rare_tag = (
-        filters.tag is not None
-        and await _estimated_rows(pool, *count_query(JobFilter(tag=filters.tag))) <= RARE_TAG_ROWS
-    )
+    rare_tag = await _is_rare_tag(pool, filters)
     query, args = list_query(filters, limit=limit, after=after, sort_matches=rare_tag, columns=columns)
     return await _with_custom_plans(pool, query, args)
 
 
-async def count_jobs(pool: asyncpg.Pool, filters: JobFilter) -> Count:
-    """How many jobs match `filters`: counted up to EXACT_COUNT_LIMIT, estimated above."""
+async def _is_rare_tag(pool: asyncpg.Pool, filters: JobFilter) -> bool:
+    """Whether `filters` has a tag PostgreSQL expects on at most RARE_TAG_ROWS jobs."""
+    if filters.tag is None:
+        return False
+    return await _estimated_rows(pool, *count_query(JobFilter(tag=filters.tag))) <= RARE_TAG_ROWS
+
+
+async def walk_jobs(pool: asyncpg.Pool, filters: JobFilter, *, page: int) -> AsyncIterator[list[asyncpg.Record]]:
+    """Every job matching `filters`, newest first, `page` at a time; the last page may be empty.
+
+    Each page is its own short read from where the last one ended, as `list_jobs` reads
+    one, so a walk of millions holds no transaction open (nor the rows VACUUM would free)
+    and keeps one page in memory. It is not a snapshot: a job submitted meanwhile is newer
+    than where the walk began and is not met; one whose state changes is seen as it is
+    when its page is read.
+    """
+    rare_tag = await _is_rare_tag(pool, filters)
+    after = None
+    while True:
+        query, args = list_query(filters, limit=page, after=after, sort_matches=rare_tag)
+        rows = await _with_custom_plans(pool, query, args)
+        yield rows
+        if len(rows) < page:
+            return
+        after = (rows[-1]["created_at"], rows[-1]["id"])
+
+
+async def count_jobs(pool: asyncpg.Pool, filters: JobFilter, *, exact_up_to: int = EXACT_COUNT_LIMIT) -> Count:
+    """How many jobs match `filters`: counted up to `exact_up_to`, estimated above."""
     query, args = count_query(filters)
-    bounded = f"SELECT count(*) AS n FROM ({query} LIMIT {EXACT_COUNT_LIMIT + 1}) AS matching"
+    bounded = f"SELECT count(*) AS n FROM ({query} LIMIT {int(exact_up_to) + 1}) AS matching"
     counted = (await _with_custom_plans(pool, bounded, args))[0]["n"]
-    if counted <= EXACT_COUNT_LIMIT:
+    if counted <= exact_up_to:
         return Count(counted, exact=True)
     estimate = await _estimated_rows(pool, query, args)
     # More than the limit were counted: an estimate below it would be known wrong.
-    return Count(max(estimate, EXACT_COUNT_LIMIT + 1), exact=False)
+    return Count(max(estimate, exact_up_to + 1), exact=False)

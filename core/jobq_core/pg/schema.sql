@@ -47,8 +47,9 @@ CREATE INDEX jobq_jobs_tags ON jobq_jobs USING gin (tags);
 CREATE INDEX jobq_jobs_worker ON jobq_jobs (worker_id) WHERE status = 'running';
 CREATE INDEX jobq_jobs_queued ON jobq_jobs (id) WHERE status = 'queued';
 CREATE INDEX jobq_jobs_scheduled ON jobq_jobs (run_at) WHERE status = 'scheduled';
-CREATE INDEX jobq_jobs_finished ON jobq_jobs (finished_at)
-    WHERE status IN ('succeeded', 'dead', 'cancelled');
+-- One per retention, so a prune reads only what it deletes (0011).
+CREATE INDEX jobq_jobs_done_finished ON jobq_jobs (finished_at) WHERE status IN ('succeeded', 'cancelled');
+CREATE INDEX jobq_jobs_dead_finished ON jobq_jobs (finished_at, id) WHERE status = 'dead';
 CREATE INDEX jobq_jobs_schedule ON jobq_jobs (schedule_id, created_at DESC, id DESC)
     WHERE schedule_id IS NOT NULL;
 CREATE INDEX jobq_jobs_arq_id ON jobq_jobs ((arq ->> 'id')) WHERE arq IS NOT NULL;

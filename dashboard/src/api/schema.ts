@@ -78,6 +78,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export every matching job
+         * @description Every job `GET /v1/jobs` with the same filters lists, in one download, newest first.
+         *
+         *     It is sent as it is read, a page at a time, so an export of millions costs the API
+         *     the memory of one page. It is not a snapshot: jobs submitted after it starts are not
+         *     in it, and a job whose state changes meanwhile is written as it was when its page was
+         *     read. A failure after the first bytes cuts the download short (the HTTP transfer ends
+         *     incomplete), never a file that looks whole. CSV fields: the job document's, the
+         *     payload, result, error and tags as JSON text, empty for null.
+         */
+        get: operations["export_jobs_v1_jobs_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs/{job_id}": {
         parameters: {
             query?: never;
@@ -2463,6 +2490,50 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobCountOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_jobs_v1_jobs_export_get: {
+        parameters: {
+            query?: {
+                /** @description `jsonl`: one job document per line; `csv`: a header row, then one row per job. */
+                format?: "jsonl" | "csv";
+                /** @description Repeat for several. */
+                status?: components["schemas"]["JobStatus"][] | null;
+                type?: string | null;
+                queue?: string | null;
+                tag?: string | null;
+                created_after?: string | null;
+                created_before?: string | null;
+                /** @description Jobs whose last error message contains this text, ignoring case; `%`, `_` and `\` match only themselves. Text of three characters or more is found through an index; shorter text reads every job with an error. */
+                error?: string | null;
+                /** @description `path=value`: jobs whose payload has `value` at `path`, e.g. `user.id=123`. The path is dot-separated object keys (letters, digits, `_`, `-`); the value is a JSON scalar (`123`, `1.5`, `true`, `null`, `"123"` for the string) or else a plain string. Repeat for several; a job must match all of them. */
+                payload?: string[] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every matching job, newest first, streamed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": unknown;
+                    "text/csv": unknown;
                 };
             };
             /** @description Validation Error */

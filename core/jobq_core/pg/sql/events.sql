@@ -10,8 +10,8 @@
 --     which a worker counts as gone; $8: most job rows to return.
 -- Each part is an index range scan sized by what changed, not by the table: created_at
 -- (jobq_jobs_created), attempts' finished_at (jobq_job_attempts_finished), finished
--- jobs (jobq_jobs_finished), waiting jobs that came due or were put back (run_at, per
--- queue on jobq_jobs_queue_status), running jobs (jobq_jobs_worker, partial: as many as
+-- jobs (jobq_jobs_done_finished and jobq_jobs_dead_finished), waiting jobs that came due
+-- or were put back (run_at, per queue on jobq_jobs_queue_status), running jobs (jobq_jobs_worker, partial: as many as
 -- the workers' slots), and the hub's running set by primary key. A running job comes
 -- back only when its attempt or progress moved. The queue counts are per queue and
 -- status index ranges (live jobs; dead ones are kept count of, jobq_dead_by_queue), taken only when a
@@ -36,7 +36,9 @@ WITH RECURSIVE job_queues AS (
     UNION ALL
     SELECT job_id, true FROM jobq_job_attempts WHERE finished_at > $1
     UNION ALL
-    SELECT id, true FROM jobq_jobs WHERE status IN ('succeeded', 'dead', 'cancelled') AND finished_at > $1
+    SELECT id, true FROM jobq_jobs WHERE status IN ('succeeded', 'cancelled') AND finished_at > $1
+    UNION ALL
+    SELECT id, true FROM jobq_jobs WHERE status = 'dead' AND finished_at > $1
     UNION ALL
     -- Came due, or put back to wait by a retry by hand, a hand-back or a rescue (each
     -- sets run_at to its time).

@@ -193,15 +193,28 @@ WITH lost AS (
 )
 SELECT * FROM moved;
 
--- name: prune_finished_jobs
--- Up to $3 finished jobs past retention: $1 seconds (succeeded, cancelled), $2 (dead).
+-- name: prune_done_jobs
+-- Up to $2 succeeded or cancelled jobs finished more than $1 seconds ago, oldest first,
+-- read through jobq_jobs_done_finished from its start: the rows deleted and no others.
+-- The outer WHERE says it again, so a job retried meanwhile is re-checked and kept.
 DELETE FROM jobq_jobs WHERE id IN (
     SELECT id FROM jobq_jobs
-    WHERE status IN ('succeeded', 'dead', 'cancelled')
-      AND finished_at < now() - make_interval(secs => LEAST($1::float8, $2::float8))
-      AND finished_at < now() - make_interval(secs => CASE WHEN status = 'dead' THEN $2::float8 ELSE $1::float8 END)
-    LIMIT $3
+    WHERE status IN ('succeeded', 'cancelled') AND finished_at < now() - make_interval(secs => $1::float8)
+    ORDER BY finished_at
+    LIMIT $2
 )
+  AND status IN ('succeeded', 'cancelled') AND finished_at < now() - make_interval(secs => $1::float8)
+RETURNING id;
+
+-- name: prune_dead_jobs
+-- Up to $2 dead jobs finished more than $1 seconds ago, oldest first (jobq_jobs_dead_finished).
+DELETE FROM jobq_jobs WHERE id IN (
+    SELECT id FROM jobq_jobs
+    WHERE status = 'dead' AND finished_at < now() - make_interval(secs => $1::float8)
+    ORDER BY finished_at
+    LIMIT $2
+)
+  AND status = 'dead' AND finished_at < now() - make_interval(secs => $1::float8)
 RETURNING id;
 
 -- name: claims_of_worker
@@ -213,11 +226,8 @@ WHERE worker_id = $1 AND status = 'running' AND started_at < now() - make_interv
 -- name: newest_dead_jobs
 -- The newest $3 dead jobs, optionally only of queue $1 and type $2, with the first $4
 -- characters of their error message: the page dead-job groups are counted over
--- (jobq_core.flows.dead_groups). PostgreSQL finds them through jobq_jobs_finished read
--- backwards, stopping at the limit, or, when dead jobs are few, through the status column
--- of jobq_jobs_queue_status (a skip scan, PostgreSQL 18). Either way a database of mostly
--- succeeded jobs is read past them: an index on (finished_at) WHERE status = 'dead'
--- would read exactly the rows returned.
+-- (jobq_core.flows.dead_groups), read backwards through jobq_jobs_dead_finished (dead jobs
+-- only, migration 0011) and stopping at the limit.
 SELECT id, type, finished_at, error->>'type' AS error_type, left(error->>'message', $4) AS message
 FROM jobq_jobs
 WHERE status = 'dead' AND ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR type = $2)

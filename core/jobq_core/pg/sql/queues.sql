@@ -60,9 +60,15 @@ WITH live AS (
     SELECT count(*) AS completed,
            avg(extract(epoch FROM finished_at - started_at)) FILTER (WHERE started_at IS NOT NULL)::float8
                AS mean_duration_s
-    FROM jobq_jobs
-    WHERE status IN ('succeeded', 'dead', 'cancelled') AND finished_at > now() - make_interval(secs => $2::float8)
-      AND queue = ANY($1::text[])
+    FROM (
+        SELECT started_at, finished_at FROM jobq_jobs
+        WHERE status IN ('succeeded', 'cancelled') AND finished_at > now() - make_interval(secs => $2::float8)
+          AND queue = ANY($1::text[])
+        UNION ALL
+        SELECT started_at, finished_at FROM jobq_jobs
+        WHERE status = 'dead' AND finished_at > now() - make_interval(secs => $2::float8)
+          AND queue = ANY($1::text[])
+    ) AS recent
 )
 SELECT count(*) FILTER (WHERE status IN ('queued', 'scheduled') AND run_at <= now() AND NOT paused)
            + (SELECT count(*) FROM jobq_schedules
