@@ -344,7 +344,7 @@ def rows_read(plan: dict[str, Any]) -> int:
     """Rows the plan's scans of jobq_jobs read, kept or filtered out."""
     read = 0
     if plan.get("Relation Name") == "jobq_jobs" and "Scan" in plan["Node Type"]:
-        read += (plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)) * plan["Actual Loops"]
+        read += int((plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)) * plan["Actual Loops"])
     return read + sum(rows_read(child) for child in plan.get("Plans", []))
 
 

@@ -148,6 +148,9 @@ def release(node_cluster: NodeCluster, images: dict[str, str]) -> Iterator[Relea
             "-f",
             str(values_file),
             "--wait",
+            # The migration Job too: the api may be ready (the schema is committed) a
+            # moment before the Job's pod has exited and reads Succeeded.
+            "--wait-for-jobs",
             "--timeout",
             "6m",
         )

@@ -242,3 +242,21 @@ async def test_bad_input_names_its_field_and_stores_nothing(
     assert await db.fetchval("SELECT count(*) FROM jobq_bulk_operations") == 0
     missing = "/v1/bulk-operations/00000000-0000-0000-0000-000000000000"
     assert_problem(await api.get(missing, headers=auth), 404)
+
+
+async def test_a_preview_counts_exactly_past_where_the_job_count_estimates(
+    api: httpx.AsyncClient, auth: dict[str, str], db: asyncpg.Pool
+) -> None:
+    """The number someone confirms is counted, not PostgreSQL's estimate, up to a million."""
+    many = 10_050  # past GET /v1/jobs/count's exact limit of 10,000
+    await db.execute(
+        "INSERT INTO jobq_jobs (id, type, queue, status, payload, max_attempts, timeout_s, run_at, finished_at,"
+        " tags) SELECT gen_random_uuid(), 'jobq.noop', 'default', 'dead', '{}', 1, 30, now(), now(), ARRAY['many']"
+        " FROM generate_series(1, $1)",
+        many,
+    )
+    count = (await api.get("/v1/jobs/count", params={"tag": "many"}, headers=auth)).json()["count"]
+    operation = await preview(api, auth, action="retry", filter={"tag": "many"})
+
+    assert count["exact"] is False
+    assert operation["matched"] == {"value": many, "exact": True}

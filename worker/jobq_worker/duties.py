@@ -3,7 +3,8 @@
 - promote: delayed jobs and retries whose time has come go from `scheduled` to
   `queued` and are dispatched.
 - relay: queued jobs that are not in Redis are sent again (the enqueue script skips
-  what Redis still holds, so a sweep may send everything).
+  what Redis still holds, so a sweep may send everything): those put to wait since a
+  time, or all of them.
 - rescue: workers whose heartbeat stopped are marked gone and their running jobs go
   back to the queue, or to `dead` when that attempt was their last.
 - schedules: due schedule slots become jobs.
@@ -20,7 +21,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -38,6 +39,8 @@ from .settings import WorkerServiceSettings
 log = logging.getLogger("jobq.leader")
 
 PAGE = 1_000
+EVERY_QUEUED_JOB = datetime(1970, 1, 1, tzinfo=UTC)
+"""A relay sweep from this time reads every queued job."""
 PRUNE_BATCH = 500
 WORKER_LOST = {
     "type": "WorkerLost",
@@ -68,22 +71,25 @@ class Duties:
         """Whether Redis lost its data since the last check (its epoch key is gone)."""
         return await self.channel.was_emptied(secrets.token_hex(8))
 
-    async def relay(self) -> int:
-        """Send every queued job to Redis again; return how many Redis did not have."""
-        after = uuid.UUID(int=0)
+    async def relay(self, since: datetime = EVERY_QUEUED_JOB) -> datetime:
+        """Send Redis the jobs put to wait at `since` or later that it does not hold (by
+        default every queued job); return PostgreSQL's time when the sweep began."""
+        async with unavailable_as_error():
+            began: datetime = await self.pool.fetchval("SELECT now()")
+        after = (since, uuid.UUID(int=0))
         sent = 0
         while True:
             async with unavailable_as_error():
-                page = await self.pool.fetch(Q["queued_jobs_page"], after, PAGE)
+                page = await self.pool.fetch(Q["queued_jobs_page"], *after, PAGE)
             if not page:
                 break
             dispatches = [dispatch_of(job) for job in page]
             held = await self.channel.held([arq_job_id(d.job_id, d.attempt) for d in dispatches])
             sent += await self.channel.enqueue([d for d, h in zip(dispatches, held, strict=True) if not h])
-            after = page[-1]["id"]
+            after = (page[-1]["run_at"], page[-1]["id"])
         if sent:
             log.info("dispatch relay sent %d job(s) Redis did not have", sent)
-        return sent
+        return began
 
     async def rescue(self) -> int:
         """Mark silent workers gone and rescue their running jobs; return jobs rescued."""

@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import io
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -22,7 +24,7 @@ from jobq_core.errors import UnavailableError
 from jobq_core.names import LEADER_LOCK_KEY, NEW_JOBS_CHANNEL
 from jobq_core.pg.db import CONNECTION_ERRORS, Q
 
-from .duties import Duties
+from .duties import EVERY_QUEUED_JOB, Duties
 from .settings import WorkerServiceSettings
 
 log = logging.getLogger("jobq.leader")
@@ -38,6 +40,10 @@ PRUNE_INTERVAL_S = 60.0
 # long after it closes (plus the rollup's grace).
 ROLLUP_INTERVAL_S = 5.0
 RELAY_RETRY_S = 1.0
+# A sweep reads back this far before the last one began: a job whose run_at an API's
+# clock set up to a minute behind PostgreSQL's, or whose transaction took that long to
+# commit, is still met.
+RELAY_OVERLAP = timedelta(seconds=60)
 # A confirmed bulk operation starts within this long; it then runs batch after batch
 # (polled, one cheap indexed read: an idle leader costs PostgreSQL half a query a second).
 BULK_INTERVAL_S = 2.0
@@ -183,19 +189,40 @@ class Leadership:
         return False
 
     async def _relay(self, wake: asyncio.Event) -> None:
-        """Sweep on wake-ups (NOTIFY, Redis emptied) and every `relay_sweep_s` seconds."""
+        """Sweep on wake-ups (NOTIFY, Redis emptied) and every `relay_sweep_s` seconds.
+
+        A sweep reads the queued jobs put to wait since the last good one began, less
+        RELAY_OVERLAP_S: its cost follows what arrived, not the backlog (a million jobs
+        waiting are not read every 30 s). Every queued job is read by the term's first
+        sweep, the one after a failed sweep (Redis or PostgreSQL was away: what they missed
+        may be older), the one after Redis lost its data, and every `relay_full_sweep_s`:
+        a message Redis lost some other way is sent again within that.
+        """
         last_sweep = time.monotonic()
+        last_full = -math.inf
+        swept_from: datetime | None = None  # PostgreSQL's time when the last good sweep began
+
+        async def sweep() -> None:
+            nonlocal swept_from, last_full
+            full = swept_from is None or last_sweep - last_full >= self.settings.relay_full_sweep_s
+            since = EVERY_QUEUED_JOB if full or swept_from is None else swept_from - RELAY_OVERLAP
+            swept_from = None  # until this sweep has succeeded
+            swept_from = await self.duties.relay(since)
+            if full:
+                last_full = last_sweep
+
         while True:
             try:
                 if await self.duties.redis_was_emptied():
                     log.warning("Redis lost its data: sending every queued job again")
+                    swept_from = None
                     wake.set()
             except UnavailableError:
                 pass
             if wake.is_set() or time.monotonic() - last_sweep >= self.settings.relay_sweep_s:
                 wake.clear()
                 last_sweep = time.monotonic()
-                if not await self._step("relay", self.duties.relay):
+                if not await self._step("relay", sweep):
                     wake.set()  # try again after a pause
                     await asyncio.sleep(RELAY_RETRY_S)
             await asyncio.sleep(0.05)  # coalesce a burst of notifications into one sweep

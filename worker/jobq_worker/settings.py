@@ -67,7 +67,15 @@ class WorkerServiceSettings(CoreSettings):
         description="Take part in the leader election that runs dispatch relay, rescue, schedules and pruning.",
     )
     relay_sweep_s: float = Field(
-        default=30.0, gt=0, description="Seconds between the dispatch relay's full sweeps of queued jobs."
+        default=30.0,
+        gt=0,
+        description="Seconds between the dispatch relay's sweeps of the jobs queued since its last one.",
+    )
+    relay_full_sweep_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds between the dispatch relay's sweeps of every queued job: a message Redis lost"
+        " without losing its data as a whole is sent again within this.",
     )
     retention_s: float = Field(
         default=604_800.0, gt=0, description="Seconds succeeded and cancelled jobs are kept before pruning."

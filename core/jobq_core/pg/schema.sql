@@ -45,7 +45,7 @@ CREATE INDEX jobq_jobs_error_message ON jobq_jobs USING gin ((error ->> 'message
     WHERE error IS NOT NULL;
 CREATE INDEX jobq_jobs_tags ON jobq_jobs USING gin (tags);
 CREATE INDEX jobq_jobs_worker ON jobq_jobs (worker_id) WHERE status = 'running';
-CREATE INDEX jobq_jobs_queued ON jobq_jobs (id) WHERE status = 'queued';
+CREATE INDEX jobq_jobs_queued_since ON jobq_jobs (run_at, id) WHERE status = 'queued';
 CREATE INDEX jobq_jobs_scheduled ON jobq_jobs (run_at) WHERE status = 'scheduled';
 -- One per retention, so a prune reads only what it deletes (0011).
 CREATE INDEX jobq_jobs_done_finished ON jobq_jobs (finished_at) WHERE status IN ('succeeded', 'cancelled');

@@ -149,11 +149,12 @@ WHERE worker_id = $1 AND status = 'running' AND cancel_requested_at IS NOT NULL;
 SELECT pg_notify('jobq_new_jobs', '');
 
 -- name: queued_jobs_page
--- The dispatch relay's sweep: queued jobs in id order after $1.
+-- The dispatch relay's sweep: up to $3 queued jobs after ($1, $2) in (run_at, id) order,
+-- a range of jobq_jobs_queued_since. A sweep from a time reads the jobs put to wait since.
 SELECT id, attempts, queue, run_at, priority, trace_context, status, timeout_s FROM jobq_jobs
-WHERE status = 'queued' AND id > $1
-ORDER BY id
-LIMIT $2;
+WHERE status = 'queued' AND (run_at, id) > ($1, $2)
+ORDER BY run_at, id
+LIMIT $3;
 
 -- name: promote_due_jobs
 -- scheduled → queued for up to $1 jobs whose time has come, for the leader to dispatch.
