@@ -13,8 +13,11 @@ import pytest
 
 from jobq_api.app import create_app
 from jobq_api.settings import ApiSettings
+from jobq_core.dispatch.channel import DispatchChannel
 from jobq_core.pg import apikeys
 from jobq_core.pg.apikeys import Scope
+from jobq_worker.duties import Duties
+from jobq_worker.settings import WorkerServiceSettings
 from tests.conftest import Servers
 from tests.support import processes
 from tests.support.handlers import SIDE_EFFECTS_DDL
@@ -58,6 +61,15 @@ async def api(servers: Servers, db: asyncpg.Pool, builtin_types: None) -> AsyncI
     """An HTTP client for the API app, running in this process against the real servers."""
     async for client in _client(api_settings(servers, max_payload_bytes=4096, max_body_bytes=1_000_000)):
         yield client
+
+
+@pytest.fixture
+async def duties(servers: Servers, db: asyncpg.Pool) -> AsyncIterator[Duties]:
+    """The leader's duties in this process, so a test can run one step without waiting for a leader."""
+    channel = DispatchChannel.from_url(servers.redis_url)
+    settings = WorkerServiceSettings(database_url=servers.database_url, redis_url=servers.redis_url)
+    yield Duties(db, channel, settings)
+    await channel.close()
 
 
 @pytest.fixture

@@ -3,17 +3,12 @@ since the last sweep every `relay_sweep_s`, every one every `relay_full_sweep_s`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import asyncpg
-import pytest
 import redis.asyncio as aioredis
 
-from jobq_core.dispatch.channel import DispatchChannel
 from jobq_worker.duties import Duties
-from jobq_worker.settings import WorkerServiceSettings
-from tests.conftest import Servers
 from tests.integration.api_helpers import queued_messages
 from tests.integration.conftest import StartWorker
 from tests.support.wait import until
@@ -24,14 +19,6 @@ INSERT_QUEUED = (
     " SELECT gen_random_uuid(), 'jobq.noop', $1, 'queued', '{}', 1, 30, now() - make_interval(secs => $2)"
     " FROM generate_series(1, $3) RETURNING id::text"
 )
-
-
-@pytest.fixture
-async def duties(servers: Servers, db: asyncpg.Pool) -> AsyncIterator[Duties]:
-    channel = DispatchChannel.from_url(servers.redis_url)
-    settings = WorkerServiceSettings(database_url=servers.database_url, redis_url=servers.redis_url)
-    yield Duties(db, channel, settings)
-    await channel.close()
 
 
 async def held_ids(redis_client: aioredis.Redis, queue: str = "default") -> set[str]:

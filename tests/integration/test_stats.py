@@ -13,14 +13,12 @@ import asyncpg
 import httpx
 import pytest
 
-from jobq_core.dispatch.channel import DispatchChannel
 from jobq_core.model.stats import MINUTE, ROLLUP_GRACE, Span, floor_to
 from jobq_core.pg import apikeys
 from jobq_core.pg import stats as pg_stats
 from jobq_core.pg.apikeys import Scope
 from jobq_core.pg.db import Q
 from jobq_worker.duties import Duties
-from jobq_worker.settings import WorkerServiceSettings
 from tests.conftest import Servers
 from tests.integration.api_helpers import assert_problem, submit, submit_batch
 from tests.integration.conftest import StartWorker, _client, api_settings, wait_for_status
@@ -30,15 +28,6 @@ Json = dict[str, Any]
 NOOP = {"type": "jobq.noop"}
 FAIL_ONCE = {"type": "jobq.fail", "payload": {"times": 1}}
 FAIL_FOR_GOOD = {"type": "jobq.fail", "payload": {"permanent": True}}
-
-
-@pytest.fixture
-async def duties(servers: Servers, db: asyncpg.Pool) -> AsyncIterator[Duties]:
-    """The leader's duties in this process, so a test can close a minute without waiting for it."""
-    channel = DispatchChannel.from_url(servers.redis_url)
-    settings = WorkerServiceSettings(database_url=servers.database_url, redis_url=servers.redis_url)
-    yield Duties(db, channel, settings)
-    await channel.close()
 
 
 async def run_to_the_end(api: httpx.AsyncClient, auth: dict[str, str], jobs: list[Json]) -> list[Json]:
