@@ -192,7 +192,7 @@ class Leadership:
         """Sweep on wake-ups (NOTIFY, Redis emptied) and every `relay_sweep_s` seconds.
 
         A sweep reads the queued jobs put to wait since the last good one began, less
-        RELAY_OVERLAP_S: its cost follows what arrived, not the backlog (a million jobs
+        RELAY_OVERLAP: its cost follows what arrived, not the backlog (a million jobs
         waiting are not read every 30 s). Every queued job is read by the term's first
         sweep, the one after a failed sweep (Redis or PostgreSQL was away: what they missed
         may be older), the one after Redis lost its data, and every `relay_full_sweep_s`:
