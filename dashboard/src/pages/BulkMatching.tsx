@@ -98,10 +98,14 @@ function BulkDialog({
         }),
       ),
   });
+  // Set before the dialog closes: the close handler may run before React renders the
+  // confirmation, and must not take the running operation for an unconfirmed preview.
+  const confirmed = useRef(false);
   const confirm = useMutation({
     mutationFn: (operationId: string) =>
       call(api.POST("/v1/bulk-operations/{operation_id}/confirm", { params: { path: { operation_id: operationId } } })),
     onSuccess: (started) => {
+      confirmed.current = true;
       onStarted(started);
       dialog.current?.close();
     },
@@ -118,7 +122,7 @@ function BulkDialog({
       aria-labelledby="bulk-title"
       className="confirm"
       onClose={() => {
-        if (previewed && !confirm.isSuccess) drop(previewed.id);
+        if (previewed && !confirmed.current) drop(previewed.id);
         onClose();
       }}
     >
