@@ -40,8 +40,15 @@ def test_under_xdist_every_node_test_file_runs_in_one_process(tmp_path: Path) ->
             (tmp_path / "tests" / folder / f"test_{folder}_{name}.py").write_text(TEST_FILE)
     log = tmp_path / "log"
     log.mkdir()
+    # Its own basetemp: a pytest on the default one resets /tmp/pytest-of-<user> to 0700,
+    # locking a PostgreSQL that another test runs as its own user out of its data
+    # directory (its shutdown checkpoint could not open pg_control: a crash, and the
+    # non-durable test server lost commits).
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile"],
+        [
+            *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile"),
+            f"--basetemp={tmp_path / 'tmp'}",
+        ],
         cwd=tmp_path,
         env={**os.environ, "WHERE_LOG": str(log)},
         capture_output=True,
