@@ -7,7 +7,8 @@ Debian's Chromium through Playwright, then measures:
 - navigation to the first rows of the jobs list, in a cold browser context (budget: 1.0 s);
 - how long after a job's state changes in PostgreSQL the open jobs page shows it, over
   the event stream (budget: p95 2 s);
-- the PostgreSQL statements per second that 20 idle open dashboards add (budget: 1);
+- the PostgreSQL statements per second, and the share of its CPU, that 20 idle open
+  dashboards add (budgets: 1, 5 %), and the API requests those pages make meanwhile;
 - a filter change on the open jobs page (the search box: `status:dead queue:default`
   and `status:succeeded` in turn) to its new rows (budget: 500 ms).
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import json
 import re
@@ -27,14 +29,17 @@ import shutil
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
+import psutil
 from playwright.async_api import Browser, Page, async_playwright
 
 from bench.seed import DAYS, seed
@@ -50,6 +55,7 @@ FILTERS = [("status:dead queue:default", "dead"), ("status:succeeded", "succeede
 STATE_CHANGES = 20
 IDLE_DASHBOARDS = 20
 IDLE_SECONDS = 20.0
+HUB_LINGER_S = 32.0  # api/jobq_api/event_hub.py LINGER_S, and a look's time
 
 
 @dataclass
@@ -63,6 +69,9 @@ class Budgets:
     state_change_visible_s_p95: float
     idle_queries_per_s_without: float
     idle_queries_per_s_with_20: float
+    idle_postgres_cores_without: float  # PostgreSQL's CPU seconds a second
+    idle_postgres_cores_with_20: float
+    idle_requests: dict[str, int]  # API requests by path the idle pages made while measured
     filter_change_s_p50: float
     filter_change_s_max: float
     jobs_seeded: int
@@ -70,6 +79,12 @@ class Budgets:
     @property
     def added_by_20_idle(self) -> float:
         return self.idle_queries_per_s_with_20 - self.idle_queries_per_s_without
+
+    @property
+    def postgres_cpu_added_pct(self) -> float:
+        """PostgreSQL's CPU the 20 idle dashboards add, as a share of what it used without them."""
+        without = self.idle_postgres_cores_without
+        return 100 * (self.idle_postgres_cores_with_20 - without) / without if without else 0.0
 
 
 def initial_js_gzip_kb() -> float:
@@ -86,6 +101,7 @@ class Stack:
     url: str
     key: str
     pool: asyncpg.Pool
+    postgres_pid: int
 
 
 @asynccontextmanager
@@ -103,7 +119,7 @@ async def stack(jobs: int) -> AsyncIterator[Stack]:
         kept = str((DAYS + 1) * 86_400)
         worker_env = service_env(s.database_url, s.redis_url, JOBQ_RETENTION_S=kept, JOBQ_DEAD_RETENTION_S=kept)
         s.services.append(await start_worker(s.pool, worker_env, s.tmp / "worker.log"))
-        yield Stack(api.url, s.admin_key, s.pool)
+        yield Stack(api.url, s.admin_key, s.pool, s.postgres_pid)
 
 
 async def open_signed_in(browser: Browser, s: Stack, path: str) -> Page:
@@ -177,26 +193,50 @@ async def state_changes(browser: Browser, s: Stack) -> list[float]:
     return delays
 
 
-async def statements_per_s(s: Stack, seconds: float) -> float:
-    """Transactions PostgreSQL committed per second (every statement here is its own)."""
+def postgres_cpu_s(pid: int) -> float:
+    """CPU seconds PostgreSQL has used: the postmaster's, its exited backends' and its live ones'."""
+    root = psutil.Process(pid)
+    times = root.cpu_times()
+    total = float(times.user + times.system + times.children_user + times.children_system)
+    for child in root.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = child.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def postgres_load(s: Stack, seconds: float) -> Load:
+    """Transactions PostgreSQL committed per second (every statement here is its own), and
+    the CPU it used meanwhile, in cores."""
     sql = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
-    before = await s.pool.fetchval(sql)
+    before, cpu_before = await s.pool.fetchval(sql), postgres_cpu_s(s.postgres_pid)
     await asyncio.sleep(seconds)
-    after = await s.pool.fetchval(sql)
-    return (after - before - 2) / seconds  # minus this function's own two reads
+    after, cpu_after = await s.pool.fetchval(sql), postgres_cpu_s(s.postgres_pid)
+    return (after - before - 2) / seconds, (cpu_after - cpu_before) / seconds  # minus the two reads
 
 
-async def idle_dashboards(browser: Browser, s: Stack) -> tuple[float, float]:
-    """Statements per second with no dashboard open, then with 20 idle ones on the jobs page."""
-    without = await statements_per_s(s, IDLE_SECONDS)
+Load = tuple[float, float]  # statements a second, CPU cores
+
+
+async def idle_dashboards(browser: Browser, s: Stack) -> tuple[Load, Load, dict[str, int]]:
+    """Statements per second with no dashboard open, then with 20 idle ones on the jobs page,
+    and the API requests those pages made meanwhile, by path (the event streams are open before).
+
+    "Without" waits until the API's event poller has stopped (it lingers after the last
+    stream closes): its one look a second is part of what the dashboards add."""
+    await asyncio.sleep(HUB_LINGER_S)
+    without = await postgres_load(s, IDLE_SECONDS)
     pages = [await open_signed_in(browser, s, "/ui/jobs") for _ in range(IDLE_DASHBOARDS)]
     for page in pages:
         await page.wait_for_selector(".stream-live")
     await asyncio.sleep(3)  # the first loads are done
-    with_20 = await statements_per_s(s, IDLE_SECONDS)
+    requests: Counter[str] = Counter()
+    for page in pages:
+        page.on("request", lambda r: requests.update([urlsplit(r.url).path]) if "/v1/" in r.url else None)
+    with_20 = await postgres_load(s, IDLE_SECONDS)
     for page in pages:
         await page.context.close()
-    return without, with_20
+    return without, with_20, dict(requests)
 
 
 async def measure(jobs: int) -> Budgets:
@@ -216,7 +256,7 @@ async def measure(jobs: int) -> Budgets:
         loads = await first_rows(browser, s)
         filters = sorted(await filter_changes(browser, s))
         delays = sorted(await state_changes(browser, s))
-        without, with_20 = await idle_dashboards(browser, s)
+        without, with_20, idle_requests = await idle_dashboards(browser, s)
         await browser.close()
     return Budgets(
         initial_js_gzip_kb=round(initial_js_gzip_kb(), 1),
@@ -224,8 +264,11 @@ async def measure(jobs: int) -> Budgets:
         first_rows_cold_s_max=round(max(loads), 3),
         state_change_visible_s_p50=round(statistics.median(delays), 3),
         state_change_visible_s_p95=round(delays[int(0.95 * (len(delays) - 1))], 3),
-        idle_queries_per_s_without=round(without, 2),
-        idle_queries_per_s_with_20=round(with_20, 2),
+        idle_queries_per_s_without=round(without[0], 2),
+        idle_queries_per_s_with_20=round(with_20[0], 2),
+        idle_postgres_cores_without=round(without[1], 4),
+        idle_postgres_cores_with_20=round(with_20[1], 4),
+        idle_requests=idle_requests,
         filter_change_s_p50=round(statistics.median(filters), 3),
         filter_change_s_max=round(max(filters), 3),
         jobs_seeded=jobs,
@@ -238,7 +281,11 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     budgets = asyncio.run(measure(args.jobs))
     RESULTS.parent.mkdir(exist_ok=True)
-    record = {**asdict(budgets), "added_by_20_idle": round(budgets.added_by_20_idle, 2)}
+    record = {
+        **asdict(budgets),
+        "added_by_20_idle": round(budgets.added_by_20_idle, 2),
+        "postgres_cpu_added_pct": round(budgets.postgres_cpu_added_pct, 1),
+    }
     results = RESULTS.with_name(f"dashboard-{args.jobs}.json") if args.jobs else RESULTS
     results.write_text(json.dumps(record, indent=2) + "\n")
     b = budgets
@@ -258,6 +305,12 @@ def main(argv: list[str] | None = None) -> None:
             "PostgreSQL statements/s added by 20 idle dashboards",
             f"{b.added_by_20_idle:.2f} ({b.idle_queries_per_s_without} → {b.idle_queries_per_s_with_20})",
             "≤ 1",
+        ),
+        (
+            "PostgreSQL CPU added by them (of what it used without)",
+            f"{b.postgres_cpu_added_pct:.1f} %"
+            f" ({b.idle_postgres_cores_without} → {b.idle_postgres_cores_with_20} cores)",
+            "≤ 5 %",
         ),
         (
             "Filter change → its rows (`status:dead queue:default`, `status:succeeded` in turn; p50 / max)",

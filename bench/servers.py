@@ -25,6 +25,7 @@ class Servers:
     redis_url: str
     pool: asyncpg.Pool
     admin_key: str
+    postgres_pid: int
     services: list[Service] = field(default_factory=list)
 
 
@@ -43,7 +44,7 @@ async def servers(prefix: str, prepare: Callable[[str], Awaitable[None]] | None 
             pool = await asyncpg.create_pool(pg.url, min_size=1, max_size=4)
             try:
                 key = await apikeys.create(pool, "bench", [apikeys.Scope.ADMIN])
-                yield Servers(Path(tmp), pg.url, rd.url, pool, key, started)
+                yield Servers(Path(tmp), pg.url, rd.url, pool, key, pg.process.pid, started)
             finally:
                 await pool.close()
         finally:

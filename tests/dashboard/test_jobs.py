@@ -4,9 +4,10 @@ selection, follow a shared link with filters — against the real API and a real
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import httpx
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import Locator, Page, Request, expect
 
 from tests.dashboard.conftest import Key, Stack
 from tests.dashboard.helpers import axe, screenshot, sign_in
@@ -155,6 +156,44 @@ async def test_a_dead_job_is_retried_from_its_page_and_its_attempts_are_on_the_t
     await expect(status_of(page)).to_have_text("succeeded", timeout=15_000)
     await expect(page.get_by_text("Attempt 1: failed")).to_be_visible()
     await expect(page.get_by_text("Attempt 2: succeeded")).to_be_visible()
+
+
+def list_fetches(page: Page) -> list[str]:
+    """The GET /v1/jobs requests the page makes from now on (its list, not a count or a job)."""
+    fetched: list[str] = []
+
+    def record(request: Request) -> None:
+        if request.method == "GET" and urlsplit(request.url).path.endswith("/v1/jobs"):
+            fetched.append(request.url)
+
+    page.on("request", record)
+    return fetched
+
+
+async def test_an_open_list_takes_new_jobs_and_their_moves_from_the_stream_without_fetching_itself(
+    page: Page, stack: Stack, write_key: Key
+) -> None:
+    # Every open tab fetching its list again whenever any job changed is what made twenty
+    # idle dashboards cost PostgreSQL 20 statements a second: the stream's events are enough.
+    await sign_in(page, write_key.secret, "/ui/jobs")
+    await expect(page.locator(".stream-live")).to_be_visible(timeout=10_000)
+    await expect(page.locator("table.list")).to_be_visible()
+    fetched = list_fetches(page)
+    new = await submit(stack, write_key, type="jobq.noop", tags=["arrives-live"])
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=new))
+    await expect(row.locator(".status-succeeded")).to_be_visible(timeout=10_000)
+    await expect(row).to_contain_text("arrives-live")
+    assert fetched == [], f"the open list fetched itself again: {fetched}"
+
+    # A filtered page: the job enters it when it starts running and leaves when it is done.
+    await sign_in(page, write_key.secret, "/ui/jobs?status=running")
+    await expect(page.locator(".stream-live")).to_be_visible(timeout=10_000)
+    await expect(page.locator(".match-count")).to_be_visible(timeout=10_000)
+    fetched = list_fetches(page)
+    slow = await submit(stack, write_key, type="jobq.sleep", payload={"seconds": 2})
+    await expect(page.get_by_role("link", name=slow)).to_be_visible(timeout=10_000)
+    await expect(page.get_by_role("link", name=slow)).to_have_count(0, timeout=15_000)
+    assert fetched == [], f"the open list fetched itself again: {fetched}"
 
 
 async def test_selected_dead_jobs_are_retried_together(page: Page, stack: Stack, write_key: Key) -> None:
