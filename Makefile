@@ -139,6 +139,10 @@ bench-smoke: venv ## the benchmark with a few hundred jobs, results in .jobq/ben
 bench-scale: venv ## lists, searches and counts at a million jobs (BENCH_SCALE_ARGS="--jobs 10000000" for ten)
 	$(BIN)/python -m bench.at_scale $(BENCH_SCALE_ARGS)
 
+.PHONY: bench-index-cost
+bench-index-cost: venv ## make bench's scenarios 1 and 4 with the million-jobs indexes and without, alternating (jobq only)
+	$(BIN)/python -m bench.index_cost
+
 .PHONY: bench-dashboard
 bench-dashboard: venv dashboard browser ## measure the dashboard's budgets (bundle size, first rows, live latency, idle load, filter change; BENCH_DASHBOARD_ARGS="--jobs 1000000" at a million)
 	$(BIN)/python -m bench.dashboard $(BENCH_DASHBOARD_ARGS)

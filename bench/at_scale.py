@@ -17,9 +17,13 @@ HTTP, from a client on the same machine:
   with the API's resident memory along the way (`--only export`);
 - a prune in its steady state, before migration 0011 and after (`--only prune`);
 - a bulk retry of BULK_JOBS dead jobs (`POST /v1/bulk-operations`, then confirm) carried
-  out by the worker's leader while the worker runs the jobs it retries, and single submits
-  go on at SUBMIT_RATE a second: the time from the confirmation to `done`, and the
-  submits' p99 during it against their p99 just before (`--only bulk` runs this alone).
+  out by the worker's leader while the worker runs OTHER_JOBS_RATE other jobs a second
+  (in a second run, the jobs it retries too) and single submits go on at SUBMIT_RATE a
+  second: the time from the confirmation to `done`, and the submits' p99 during it
+  against their p99 just before, with the other jobs running (`--only bulk` alone).
+
+`--only lists` measures the lists and counts alone (at ten million jobs, where the rest
+would take an hour) and saves them as bench/results/at_scale-lists-<jobs>.json.
 
 Latencies are p50 and p95 of ROUNDS requests after one warm-up. Writes
 bench/results/at_scale.json and prints the README's "At a million jobs" table.
@@ -65,6 +69,7 @@ DAYS_KEPT = DAYS + 1
 BULK_JOBS = 100_000
 BULK_TAG = "bench-bulk-retry"
 SUBMIT_RATE = 20  # single submits a second, before and during the bulk retry
+OTHER_JOBS_RATE = 200  # other jobs a second the worker runs before and during it, in batches of a tenth
 QUIET_S = 20.0  # how long the submits' p99 without a bulk operation is measured
 
 
@@ -252,8 +257,24 @@ async def submits_until(client: httpx.AsyncClient, done: asyncio.Event) -> list[
     return latencies
 
 
+async def other_jobs_until(client: httpx.AsyncClient, done: asyncio.Event) -> int:
+    """OTHER_JOBS_RATE no-op jobs a second, in batches, for the worker to run until `done`."""
+    sent = 0
+    batch = [{"type": "jobq.noop", "tags": ["bench-other"]}] * (OTHER_JOBS_RATE // 10)
+    next_at = time.monotonic()
+    while not done.is_set():
+        response = await client.post("/v1/jobs/batch", json={"jobs": batch})
+        if response.status_code != 201:
+            sys.exit(f"a batch of other jobs answered {response.status_code}: {response.text}")
+        sent += len(batch)
+        next_at += 0.1
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+    return sent
+
+
 async def bulk_retry(s: Stack, run: bool) -> dict[str, Any]:
-    """BULK_JOBS seeded jobs made dead noops, then retried by one bulk operation.
+    """BULK_JOBS seeded jobs made dead noops, then retried by one bulk operation, while the
+    worker runs OTHER_JOBS_RATE other jobs a second (before it too, for the p99 without it).
 
     With `run`, in the queue the worker serves, which then runs all of them meanwhile;
     without, in one no worker serves: the cost of the operation alone.
@@ -268,6 +289,8 @@ async def bulk_retry(s: Stack, run: bool) -> dict[str, Any]:
         queue,
     )
     await s.pool.execute("VACUUM ANALYZE jobq_jobs")
+    stop_others = asyncio.Event()
+    others = asyncio.create_task(other_jobs_until(s.client, stop_others))
     quiet = asyncio.Event()
     asyncio.get_running_loop().call_later(QUIET_S, quiet.set)
     without = await submits_until(s.client, quiet)
@@ -298,6 +321,8 @@ async def bulk_retry(s: Stack, run: bool) -> dict[str, Any]:
     ran_s = time.monotonic() - started
     finished.set()
     with_bulk = await during
+    stop_others.set()
+    other_jobs = await others
     return {
         "jobs": BULK_JOBS,
         "queue": queue,
@@ -313,6 +338,8 @@ async def bulk_retry(s: Stack, run: bool) -> dict[str, Any]:
         "submit_p99_ms_during": p99_ms(with_bulk),
         "submits_without": len(without),
         "submits_during": len(with_bulk),
+        "other_jobs_per_s": OTHER_JOBS_RATE,
+        "other_jobs_submitted": other_jobs,
     }
 
 
@@ -450,6 +477,9 @@ async def measure(jobs: int, pages: int, only: str | None = None) -> dict[str, A
             lists[name] = await list_case(s.client, filters, pages)
             print(f"at_scale: {name}: {lists[name]}", file=sys.stderr, flush=True)
         count_times = await counts(s.client)
+        if only == "lists":
+            seed_s = round(s.seed_s, 1)
+            return {"jobs": jobs, "deep_pages": pages, "seed_s": seed_s, "lists": lists, "counts": count_times}
         rebuild_s = await rebuild_0007(s.pool)
         writes = await write_cost(s)
         export = await export_memory(s, jobs)
@@ -545,9 +575,15 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.at_scale", description=__doc__.split("\n")[0])
     p.add_argument("--jobs", type=int, default=1_000_000, help="jobs to seed (default 1,000,000)")
     p.add_argument("--deep-pages", type=int, default=1_000, help="how deep the deep page is, in pages of 50")
-    p.add_argument("--only", choices=["bulk", "export", "prune"], help="measure only this, results printed, not saved")
+    p.add_argument(
+        "--only",
+        choices=["lists", "bulk", "export", "prune"],
+        help="measure only this, results printed, not saved (lists and counts: saved as at_scale-lists-<jobs>.json)",
+    )
     args = p.parse_args(argv)
     result = asyncio.run(measure(args.jobs, args.deep_pages, args.only))
+    if args.only == "lists":
+        RESULTS.with_name(f"at_scale-lists-{args.jobs}.json").write_text(json.dumps(result, indent=2) + "\n")
     if args.only:
         print(json.dumps(result, indent=2))
         return

@@ -5,7 +5,8 @@ never a catch-all with `($1 IS NULL OR ...)` branches whose one cached plan must
 every combination. Every filter has an index (migration 0007) that reads a page in order
 and stops at its limit: status, queue and type by (column, created_at DESC, id DESC), the
 time range by (created_at DESC, id DESC), a tag and the payload by GIN, error text by
-trigrams (a rare tag's jobs are read whole and sorted: see list_jobs). Several statuses
+trigrams (a rare tag's jobs are read whole and sorted: see list_jobs). A pair of them is
+checked in the index it walks, which holds the others' columns (migration 0013). Several statuses
 are one branch each, merged: `status = ANY(...)` cannot read one index in created order.
 The reads run with custom plans (plan_cache_mode), planned for the values given: a tag
 on half the jobs and a tag on ten are different reads.
@@ -128,9 +129,29 @@ def list_query(
     `sort_matches` (with a tag) reads every job of the tag and sorts those that match
     the other filters, instead of walking an index in created order until a page is
     found: for a rare tag the walk may pass thousands of jobs between matches.
+
+    Two or more of status, queue, type and tag find the page's ids first: each of their
+    indexes holds the others' columns (migration 0013), so the walk checks every job it
+    passes in the index alone, and only the page's jobs are read from the table.
     """
     if sort_matches and filters.tag is not None:
         return _sorted_by_tag(filters, limit=limit, after=after, columns=columns)
+    if not _ids_first(filters) or {c.strip() for c in columns.split(",")} == {"created_at", "id"}:
+        return _walked(filters, limit=limit, after=after, columns=columns)
+    ids, args = _walked(filters, limit=limit, after=after, columns="created_at, id")
+    return f"SELECT {columns} FROM jobq_jobs WHERE id IN (SELECT id FROM ({ids}) AS page) {ORDER}", args
+
+
+def _ids_first(filters: JobFilter) -> bool:
+    """Whether the filters pair columns every filter index holds, and nothing those indexes lack."""
+    paired = [filters.statuses, filters.queue, filters.type, filters.tag]
+    return filters.error is None and filters.payload is None and sum(bool(f) for f in paired) >= 2
+
+
+def _walked(
+    filters: JobFilter, *, limit: int, after: tuple[datetime, uuid.UUID] | None, columns: str
+) -> tuple[str, list[Any]]:
+    """The page read in created order from the index of one of its filters (or of the time)."""
     q = _filtered(filters)
     if after is not None:
         q.where("(created_at, id) < ({}, {})", after[0], after[1])

@@ -37,9 +37,9 @@ CREATE UNIQUE INDEX jobq_jobs_idempotency_key ON jobq_jobs (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX jobq_jobs_queue_status ON jobq_jobs (queue, status, run_at);
 CREATE INDEX jobq_jobs_created ON jobq_jobs (created_at DESC, id DESC);
-CREATE INDEX jobq_jobs_type_created ON jobq_jobs (type, created_at DESC, id DESC);
-CREATE INDEX jobq_jobs_status_created ON jobq_jobs (status, created_at DESC, id DESC);
-CREATE INDEX jobq_jobs_queue_created ON jobq_jobs (queue, created_at DESC, id DESC);
+CREATE INDEX jobq_jobs_type_created ON jobq_jobs (type, created_at DESC, id DESC) INCLUDE (status, queue, tags);
+CREATE INDEX jobq_jobs_status_created ON jobq_jobs (status, created_at DESC, id DESC) INCLUDE (queue, type, tags);
+CREATE INDEX jobq_jobs_queue_created ON jobq_jobs (queue, created_at DESC, id DESC) INCLUDE (status, type, tags);
 CREATE INDEX jobq_jobs_payload ON jobq_jobs USING gin (payload jsonb_path_ops);
 CREATE INDEX jobq_jobs_error_message ON jobq_jobs USING gin ((error ->> 'message') gin_trgm_ops)
     WHERE error IS NOT NULL;
