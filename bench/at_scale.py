@@ -23,7 +23,7 @@ HTTP, from a client on the same machine:
   against their p99 just before, with the other jobs running (`--only bulk` alone).
 
 `--only lists` measures the lists and counts alone (at ten million jobs, where the rest
-would take an hour) and saves them as bench/results/at_scale-lists-<jobs>.json.
+would take an hour); any `--only` saves to bench/results/at_scale-<only>-<jobs>.json.
 
 Latencies are p50 and p95 of ROUNDS requests after one warm-up. Writes
 bench/results/at_scale.json and prints the README's "At a million jobs" table.
@@ -578,13 +578,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--only",
         choices=["lists", "bulk", "export", "prune"],
-        help="measure only this, results printed, not saved (lists and counts: saved as at_scale-lists-<jobs>.json)",
+        help="measure only this: results printed and saved as bench/results/at_scale-<only>-<jobs>.json",
     )
     args = p.parse_args(argv)
     result = asyncio.run(measure(args.jobs, args.deep_pages, args.only))
-    if args.only == "lists":
-        RESULTS.with_name(f"at_scale-lists-{args.jobs}.json").write_text(json.dumps(result, indent=2) + "\n")
     if args.only:
+        RESULTS.with_name(f"at_scale-{args.only}-{args.jobs}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
         return
     RESULTS.parent.mkdir(exist_ok=True)
