@@ -43,7 +43,7 @@ from bench import list_cases
 from bench.seed import seed
 from jobq_core.pg import apikeys, job_search
 from jobq_core.pg.apikeys import Scope
-from jobq_core.pg.db import create_pool
+from jobq_core.pg.db import Q, create_pool
 from jobq_core.pg.job_search import JobFilter
 from jobq_core.pg.migrate import migrate_url
 from tests.conftest import Servers
@@ -199,6 +199,14 @@ async def test_a_pair_of_filters_is_checked_in_the_index_and_only_its_page_read_
         for scan in (n for n in scans if n not in page):
             both = scan["Node Type"] == "Bitmap Heap Scan" and scan["Plans"][0]["Node Type"] == "BitmapAnd"
             assert scan["Node Type"] == "Index Only Scan" or both, shown
+
+
+async def test_the_queue_statistics_read_the_live_jobs_once(planned_pool: asyncpg.Pool) -> None:
+    # GET /v1/queues counts the waiting and running jobs: naming their queues with a
+    # second read of them doubled its cost (150 ms for 200,000 waiting jobs).
+    plan = await plan_of(planned_pool, Q["queue_stats"], [])
+    reads = [n for n in nodes(plan) if n.get("Relation Name") == "jobq_jobs" and "Bitmap Index" not in n["Node Type"]]
+    assert len(reads) == 1, orjson.dumps(plan).decode()
 
 
 @pytest.mark.parametrize(("name", "filters"), CASES, ids=[name for name, _ in CASES])
