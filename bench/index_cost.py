@@ -21,6 +21,7 @@ bench/results/index_cost.json: each turn, the medians and the with/without ratio
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import sys
@@ -28,48 +29,67 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from bench import harness
 
 RESULTS = Path(__file__).parent / "results" / "index_cost.json"
 
-WITHOUT = [
-    "DROP INDEX jobq_jobs_status_created",
-    "DROP INDEX jobq_jobs_queue_created",
-    "DROP INDEX jobq_jobs_type_created",
-    "CREATE INDEX jobq_jobs_type_created ON jobq_jobs (type, created_at DESC)",
-    "DROP INDEX jobq_jobs_payload",
-    "DROP INDEX jobq_jobs_error_message",
-    "DROP TRIGGER jobq_jobs_dead_inserted ON jobq_jobs",
-    "DROP TRIGGER jobq_jobs_dead_changed ON jobq_jobs",
-    "DROP TRIGGER jobq_jobs_dead_deleted ON jobq_jobs",
-    "DROP INDEX jobq_jobs_done_finished",
-    "DROP INDEX jobq_jobs_dead_finished",
-    "CREATE INDEX jobq_jobs_finished ON jobq_jobs (finished_at) WHERE status IN ('succeeded', 'dead', 'cancelled')",
-    "DROP INDEX jobq_jobs_queued_since",
-    "CREATE INDEX jobq_jobs_queued ON jobq_jobs (id) WHERE status = 'queued'",
+# What the million-jobs work put on the jobs table: dropped for "without", and made again
+# for "with" from the definitions the migrated database has (so they cannot drift from it).
+SCALE_INDEXES = [
+    "jobq_jobs_status_created",
+    "jobq_jobs_queue_created",
+    "jobq_jobs_type_created",
+    "jobq_jobs_payload",
+    "jobq_jobs_error_message",
+    "jobq_jobs_done_finished",
+    "jobq_jobs_dead_finished",
+    "jobq_jobs_queued_since",
 ]
-# Back as the migrations made them.
-WITH = [
-    "CREATE INDEX jobq_jobs_status_created ON jobq_jobs (status, created_at DESC, id DESC) INCLUDE (queue, type, tags)",
-    "CREATE INDEX jobq_jobs_queue_created ON jobq_jobs (queue, created_at DESC, id DESC) INCLUDE (status, type, tags)",
-    "DROP INDEX jobq_jobs_type_created",
-    "CREATE INDEX jobq_jobs_type_created ON jobq_jobs (type, created_at DESC, id DESC) INCLUDE (status, queue, tags)",
-    "CREATE INDEX jobq_jobs_payload ON jobq_jobs USING gin (payload jsonb_path_ops)",
-    "CREATE INDEX jobq_jobs_error_message ON jobq_jobs USING gin ((error ->> 'message') gin_trgm_ops)"
-    " WHERE error IS NOT NULL",
-    "CREATE TRIGGER jobq_jobs_dead_inserted AFTER INSERT ON jobq_jobs"
-    " FOR EACH ROW WHEN (NEW.status = 'dead') EXECUTE FUNCTION jobq_count_dead()",
-    "CREATE TRIGGER jobq_jobs_dead_changed AFTER UPDATE OF status, queue ON jobq_jobs"
-    " FOR EACH ROW WHEN ((OLD.status = 'dead' OR NEW.status = 'dead')"
-    " AND (OLD.status, OLD.queue) IS DISTINCT FROM (NEW.status, NEW.queue)) EXECUTE FUNCTION jobq_count_dead()",
-    "CREATE TRIGGER jobq_jobs_dead_deleted AFTER DELETE ON jobq_jobs"
-    " REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT EXECUTE FUNCTION jobq_count_dead_deleted()",
-    "DROP INDEX jobq_jobs_finished",
-    "CREATE INDEX jobq_jobs_done_finished ON jobq_jobs (finished_at) WHERE status IN ('succeeded', 'cancelled')",
-    "CREATE INDEX jobq_jobs_dead_finished ON jobq_jobs (finished_at, id) WHERE status = 'dead'",
-    "DROP INDEX jobq_jobs_queued",
-    "CREATE INDEX jobq_jobs_queued_since ON jobq_jobs (run_at, id) WHERE status = 'queued'",
-]
+SCALE_TRIGGERS = ["jobq_jobs_dead_inserted", "jobq_jobs_dead_changed", "jobq_jobs_dead_deleted"]
+# What was there before it (migrations 0001 and 0002), for "without".
+EARLIER = {
+    "jobq_jobs_type_created": "CREATE INDEX jobq_jobs_type_created ON jobq_jobs (type, created_at DESC)",
+    "jobq_jobs_finished": "CREATE INDEX jobq_jobs_finished ON jobq_jobs (finished_at)"
+    " WHERE status IN ('succeeded', 'dead', 'cancelled')",
+    "jobq_jobs_queued": "CREATE INDEX jobq_jobs_queued ON jobq_jobs (id) WHERE status = 'queued'",
+}
+
+
+def migrated_definitions(run: harness.Run) -> list[str]:
+    """The CREATE statements of the scale indexes and triggers, as the migrated database has them."""
+
+    async def read() -> list[str]:
+        assert run.pg is not None
+        conn = await asyncpg.connect(run.pg.url)
+        try:
+            indexes = await conn.fetch(
+                "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indexrelid::regclass::text = ANY($1)",
+                SCALE_INDEXES,
+            )
+            triggers = await conn.fetch(
+                "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'jobq_jobs'::regclass"
+                " AND tgname = ANY($1)",
+                SCALE_TRIGGERS,
+            )
+        finally:
+            await conn.close()
+        return [row[0] for row in [*indexes, *triggers]]
+
+    definitions = asyncio.run(read())
+    if len(definitions) != len(SCALE_INDEXES) + len(SCALE_TRIGGERS):
+        raise SystemExit(f"the migrated database lacks some of {SCALE_INDEXES + SCALE_TRIGGERS}")
+    return definitions
+
+
+def without_statements() -> list[str]:
+    drops = [f"DROP INDEX {name}" for name in SCALE_INDEXES]
+    return drops + [f"DROP TRIGGER {name} ON jobq_jobs" for name in SCALE_TRIGGERS] + list(EARLIER.values())
+
+
+def with_statements(definitions: list[str]) -> list[str]:
+    return [f"DROP INDEX {name}" for name in EARLIER] + definitions
 
 
 def jobs_indexes(run: harness.Run) -> str:
@@ -129,12 +149,13 @@ def main(argv: list[str] | None = None) -> None:
         run = harness.Run(settings, Path(tmp))
         run.pythons["jobq"] = sys.executable
         with run.servers():
+            statements = {"with": with_statements(migrated_definitions(run)), "without": without_statements()}
             for r in range(args.rounds):
                 # with, without, without, with, ...: each schema as often first as second.
                 for schema in ("with", "without") if r % 2 == 0 else ("without", "with"):
                     current = "with" if "jobq_jobs_payload" in jobs_indexes(run) else "without"
                     if current != schema:
-                        for sql in WITH if schema == "with" else WITHOUT:
+                        for sql in statements[schema]:
                             run.psql(sql)
                     harness.log(f"round {r + 1}: {schema} the scale indexes")
                     turns.append({"round": r + 1, **turn(run, schema)})
